@@ -1,0 +1,91 @@
+# otelcol-agent build, test and developer tasks.
+#
+# Nothing is assumed to be installed except Go, make and git: pinned tools
+# (builder, mdatagen) are built from internal/tools/go.mod into ./bin.
+
+SHELL        := /usr/bin/env bash
+.SHELLFLAGS  := -eu -o pipefail -c
+GO           ?= go
+BIN_DIR      := $(abspath bin)
+COLLECTOR    := $(BIN_DIR)/otelcol-agent
+BUILDER      := $(BIN_DIR)/builder
+MDATAGEN     := $(BIN_DIR)/mdatagen
+# The same flags every time, so warm rebuilds only relink.
+GO_BUILD_FLAGS := -trimpath -ldflags=-s\ -w
+GEN_DIR      := cmd/otelcol-agent
+CONFIG       ?= config/default.yaml
+# Packages with our own mdatagen metadata.yaml.
+METADATA_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard processor/*/metadata.yaml connector/*/metadata.yaml))
+GO_TEST_FLAGS ?= -count=1
+FUZZ_TIME    ?= 10s
+
+.PHONY: all run build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
+
+all: build
+
+## tools: build the pinned builder and mdatagen into ./bin
+tools: $(BUILDER) $(MDATAGEN)
+
+$(BUILDER): internal/tools/go.mod internal/tools/go.sum
+	$(GO) -C internal/tools build -o $(BUILDER) go.opentelemetry.io/collector/cmd/builder
+
+$(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
+	$(GO) -C internal/tools build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+## generate: regenerate cmd/otelcol-agent (builder) and component metadata (mdatagen)
+generate: $(BUILDER) $(MDATAGEN)
+	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation
+	@for d in $(METADATA_DIRS); do echo "mdatagen $$d"; (cd $$d && $(MDATAGEN) metadata.yaml); done
+
+## check-generated: fail when the committed generated code differs from a fresh generation
+check-generated: $(BUILDER) $(MDATAGEN)
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation --output-path "$$tmp/dist" >/dev/null 2>&1; \
+	if ! diff -r "$$tmp/dist" $(GEN_DIR); then \
+	  echo "cmd/otelcol-agent differs from what builder-config.yaml generates: run 'make generate' and commit" >&2; exit 1; fi; \
+	for d in $(METADATA_DIRS); do \
+	  mkdir -p "$$tmp/$$d"; cp -r $$d/. "$$tmp/$$d/"; \
+	  (cd "$$tmp/$$d" && $(MDATAGEN) metadata.yaml >/dev/null 2>&1); \
+	  if ! diff -r "$$tmp/$$d" $$d; then \
+	    echo "$$d: generated metadata is stale: run 'make generate' and commit" >&2; exit 1; fi; \
+	done; echo "generated code is up to date"
+
+## build: build the collector binary into ./bin
+build:
+	$(GO) build $(GO_BUILD_FLAGS) -o $(COLLECTOR) ./$(GEN_DIR)
+
+## run: build what is missing, then run the collector on $(CONFIG)
+run: build
+	$(COLLECTOR) --config $(CONFIG)
+
+## lint: gofmt, go vet, and 'otelcol-agent validate' on every collector config
+lint: build
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' | grep -v '^$(GEN_DIR)/' | grep -v '^internal/tools/')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+	@for c in config/*.yaml; do echo "validate $$c"; $(COLLECTOR) validate --config $$c; done
+	@for c in config/overlays/*.yaml; do echo "validate config/default.yaml + $$c"; $(COLLECTOR) validate --config config/default.yaml --config $$c; done
+
+## unit-test: go test on every package except the end-to-end suite
+unit-test:
+	$(GO) test $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v /test/e2e)
+
+## e2e-test: end-to-end tests against the built binary
+e2e-test: build
+	OTELCOL_AGENT_BIN=$(COLLECTOR) $(GO) test $(GO_TEST_FLAGS) -v ./test/e2e/...
+
+## fuzz: short fuzz runs of every Fuzz target (found by grep, not by compiling every package)
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u | while read -r dir; do \
+	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); do \
+	    echo "fuzz $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$dir; done; done
+
+## test: everything CI runs
+test: check-generated lint unit-test fuzz e2e-test
+
+## bench: Go benchmarks of our components
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./processor/... ./connector/...
+
+clean:
+	rm -rf bin
