@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,14 +30,26 @@ var (
 	buildErr  error
 )
 
-// RepoRoot returns the repository root (the directory holding go.mod).
+// RepoRoot returns the repository root: the nearest directory above the
+// test's working directory whose go.mod is this module's. (runtime.Caller
+// cannot be used: the Makefile builds with -trimpath.)
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate e2etest source file")
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	for {
+		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(mod), "module github.com/otelcol-agent/otelcol-agent\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no otelcol-agent go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // Binary returns the path of the collector binary: $OTELCOL_AGENT_BIN when
