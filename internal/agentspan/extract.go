@@ -1,0 +1,497 @@
+package agentspan
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// DefaultMaxTokensPerCall is the largest token count accepted for one call;
+// anything above it is treated as corrupt input, not as usage.
+const DefaultMaxTokensPerCall = 10_000_000
+
+// InvalidReason says why a numeric attribute was not accepted.
+type InvalidReason uint8
+
+const (
+	InvalidNonNumeric InvalidReason = iota + 1
+	InvalidNegative
+	InvalidNotFinite
+	InvalidNonInteger
+	InvalidTooLarge
+)
+
+var invalidReasonNames = [...]string{"", "non_numeric", "negative", "not_finite", "non_integer", "too_large"}
+
+func (r InvalidReason) String() string {
+	if int(r) < len(invalidReasonNames) {
+		return invalidReasonNames[r]
+	}
+	return "unknown"
+}
+
+// Invalid is one attribute value that was refused.
+type Invalid struct {
+	Key    string
+	Reason InvalidReason
+}
+
+// maxInvalid bounds what one span reports; more are counted in InvalidOverflow.
+const maxInvalid = 4
+
+// Token direction bits in Tokens.Has.
+const (
+	HasInput uint8 = 1 << iota
+	HasOutput
+	HasCacheRead
+	HasCacheWrite
+	HasReasoning
+)
+
+// Tokens is the usage of one inference. Input includes cache reads and
+// cache writes (the OpenTelemetry GenAI convention); use Uncached for the
+// part billed at the input price.
+type Tokens struct {
+	Input, Output, CacheRead, CacheWrite, Reasoning int64
+	Has                                             uint8
+	// inputCanonical: Input came from agent.llm.tokens.input, already in
+	// the includes-cache form (no per-provider adjustment).
+	inputCanonical bool
+}
+
+// Uncached is the input not read from or written to a cache (never negative).
+func (t Tokens) Uncached() int64 {
+	u := t.Input - t.CacheRead - t.CacheWrite
+	if u < 0 {
+		return 0
+	}
+	return u
+}
+
+// Info is what one span says, in canonical terms. Strings alias the span's
+// attribute values (no copies): use them before the span is changed.
+type Info struct {
+	Kind Kind
+	// ExplicitRun: the span declares itself an agent/workflow invocation.
+	// Whether it is the run (outermost) is decided per trace by ResolveRuns.
+	ExplicitRun bool
+	// KindFixed: the kind came from agent.span.kind or a user rule and is
+	// not changed by trace-level resolution.
+	KindFixed bool
+
+	AgentID, Model, Provider, ToolName, ToolStatus string
+	ConversationID, RequestID, Operation           string
+	TaskType, TaskOutcome                          string
+	HallucinationType, RecoveryStrategy            string
+	StepOutcome, ApprovalResult                    string
+
+	Tokens        Tokens
+	CostUSD       float64
+	HasCost       bool
+	RunTotalSteps int64
+	HasTotalSteps bool
+	FeedbackScore float64
+	HasFeedback   bool
+
+	// IsError: span status is Error. ToolStatus is derived from it for tool
+	// spans when the application did not set one.
+	IsError bool
+
+	// Which canonical attributes the application itself already set.
+	HasCanonical [numRoles]bool
+
+	Invalid         [maxInvalid]Invalid
+	NumInvalid      uint8
+	InvalidOverflow uint16
+}
+
+func (in *Info) addInvalid(key string, reason InvalidReason) {
+	if int(in.NumInvalid) < maxInvalid {
+		in.Invalid[in.NumInvalid] = Invalid{Key: key, Reason: reason}
+		in.NumInvalid++
+		return
+	}
+	in.InvalidOverflow++
+}
+
+// Rule is a user classification rule for in-house conventions: a span that
+// matches gets Kind. Empty matchers match everything; all set matchers must hold.
+type Rule struct {
+	SpanName       *regexp.Regexp
+	AttributeKey   string
+	AttributeValue string // empty: the key only has to be present
+	Kind           Kind
+}
+
+func (r *Rule) matches(name string, attrs pcommon.Map) bool {
+	if r.SpanName != nil && !r.SpanName.MatchString(name) {
+		return false
+	}
+	if r.AttributeKey != "" {
+		v, ok := attrs.Get(r.AttributeKey)
+		if !ok {
+			return false
+		}
+		if r.AttributeValue != "" && v.AsString() != r.AttributeValue {
+			return false
+		}
+	}
+	return true
+}
+
+// Settings configure an Extractor.
+type Settings struct {
+	// Rules are tried in order before every built-in convention.
+	Rules []Rule
+	// AttributeMappings maps a role name (see RoleNames) to in-house
+	// attribute keys, which take precedence over every convention but the
+	// canonical agent.* name.
+	AttributeMappings map[string][]string
+	// MaxTokensPerCall: larger token counts are refused as too_large.
+	MaxTokensPerCall int64
+	// CacheAccounting says, per provider name, whether that provider's
+	// reported input tokens include cached tokens. Providers not listed use
+	// the automatic rule (see Tokens normalisation in docs).
+	CacheAccounting map[string]CacheAccounting
+}
+
+// CacheAccounting is how a provider reports input tokens.
+type CacheAccounting uint8
+
+const (
+	// CacheAuto: input includes cache tokens, unless cache reads plus
+	// writes exceed input, which proves the provider reported them apart.
+	CacheAuto CacheAccounting = iota
+	// CacheIncluded: input already includes cache reads and writes (OpenAI,
+	// OpenTelemetry GenAI semconv, OpenInference).
+	CacheIncluded
+	// CacheExcluded: input excludes them (Anthropic's native usage fields).
+	CacheExcluded
+)
+
+// Extractor turns spans into Info. It is safe for concurrent use.
+type Extractor struct {
+	keys      map[string]keyRole
+	rules     []Rule
+	maxTokens int64
+	cache     map[string]CacheAccounting
+}
+
+// NewExtractor builds an Extractor; unknown role names in mappings are ignored
+// (configuration validation reports them).
+func NewExtractor(s Settings) *Extractor {
+	mt := s.MaxTokensPerCall
+	if mt <= 0 {
+		mt = DefaultMaxTokensPerCall
+	}
+	return &Extractor{keys: buildKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
+}
+
+// DefaultExtractor has no user rules.
+var DefaultExtractor = NewExtractor(Settings{})
+
+// Extract fills info from span. resource may be empty. info is reset first.
+func (e *Extractor) Extract(span ptrace.Span, info *Info) {
+	*info = Info{}
+	attrs := span.Attributes()
+	var strs [numStringRoles]string
+	var prio [numRoles]uint8
+	var nums [numRoles]float64
+	for i := range prio {
+		prio[i] = math.MaxUint8
+	}
+	for k, v := range attrs.All() {
+		kr, ok := e.keys[k]
+		if !ok || kr.prio >= prio[kr.role] {
+			continue
+		}
+		if kr.role < numStringRoles {
+			s, ok := stringValue(v)
+			if !ok || s == "" {
+				continue
+			}
+			strs[kr.role] = s
+		} else {
+			f, reason := e.numberValue(kr.role, v)
+			if reason != 0 {
+				info.addInvalid(k, reason)
+				continue
+			}
+			nums[kr.role] = f
+		}
+		prio[kr.role] = kr.prio
+		if kr.prio == 0 {
+			info.HasCanonical[kr.role] = true
+		}
+	}
+
+	info.AgentID = strs[roleAgentID]
+	info.Model = strs[roleModel]
+	info.Provider = strs[roleProvider]
+	info.ToolName = strs[roleToolName]
+	info.ToolStatus = strs[roleToolStatus]
+	info.ConversationID = strs[roleConversationID]
+	info.RequestID = strs[roleRequestID]
+	info.Operation = strs[roleOperation]
+	info.TaskType = strs[roleTaskType]
+	info.TaskOutcome = strs[roleTaskOutcome]
+	info.HallucinationType = strs[roleHallucinationType]
+	info.RecoveryStrategy = strs[roleRecoveryStrategy]
+	info.StepOutcome = strs[roleStepOutcome]
+	info.ApprovalResult = strs[roleApprovalResult]
+	info.IsError = span.Status().Code() == ptrace.StatusCodeError
+
+	e.classify(span, attrs, &strs, &prio, info)
+
+	// Traceloop names the entity in one attribute for every kind.
+	if entity := strs[roleTraceloopEntity]; entity != "" {
+		switch strs[roleTraceloopKind] {
+		case "agent", "workflow":
+			if prio[roleAgentID] > 3 { // weaker than a GenAI/OpenInference agent name
+				info.AgentID = entity
+			}
+		case "tool":
+			if info.ToolName == "" {
+				info.ToolName = entity
+			}
+		}
+	}
+	if info.Kind == KindTool && info.ToolName == "" {
+		info.ToolName = toolNameFromSpanName(span.Name())
+	}
+	if info.Kind == KindTool && info.ToolStatus == "" {
+		info.ToolStatus = toolStatus(span, strs[roleErrorType])
+	}
+
+	if info.Kind == KindLLM {
+		e.fillTokens(info, &nums, &prio)
+	}
+	if prio[roleCostUSD] != math.MaxUint8 {
+		info.CostUSD, info.HasCost = nums[roleCostUSD], true
+	}
+	if prio[roleRunTotalSteps] != math.MaxUint8 {
+		info.RunTotalSteps, info.HasTotalSteps = int64(nums[roleRunTotalSteps]), true
+	}
+	if prio[roleFeedbackScore] != math.MaxUint8 {
+		info.FeedbackScore, info.HasFeedback = nums[roleFeedbackScore], true
+	}
+}
+
+func (e *Extractor) fillTokens(info *Info, nums *[numRoles]float64, prio *[numRoles]uint8) {
+	t := &info.Tokens
+	set := func(r role, bit uint8, dst *int64) {
+		if prio[r] != math.MaxUint8 {
+			*dst = int64(nums[r])
+			t.Has |= bit
+		}
+	}
+	set(roleTokensInput, HasInput, &t.Input)
+	set(roleTokensOutput, HasOutput, &t.Output)
+	set(roleTokensCacheRead, HasCacheRead, &t.CacheRead)
+	set(roleTokensCacheWrite, HasCacheWrite, &t.CacheWrite)
+	set(roleTokensReasoning, HasReasoning, &t.Reasoning)
+	t.inputCanonical = prio[roleTokensInput] == 0
+
+	// Normalise Input to include cache reads and writes.
+	cached := t.CacheRead + t.CacheWrite
+	if cached == 0 || t.Has&HasInput == 0 {
+		return
+	}
+	mode := CacheAuto
+	if !t.inputCanonical {
+		mode = e.cache[info.Provider]
+	}
+	switch {
+	case mode == CacheExcluded:
+		t.Input += cached
+	case mode == CacheAuto && cached > t.Input:
+		t.Input += cached
+	}
+}
+
+// classify sets info.Kind and info.ExplicitRun from the conventions, in
+// this order: user rules, agent.span.kind, the seed's span names,
+// gen_ai.operation.name, openinference.span.kind, traceloop.span.kind,
+// llm.request.type, Vercel ai.operationId, then one heuristic.
+func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStringRoles]string, prio *[numRoles]uint8, info *Info) {
+	for i := range e.rules {
+		if e.rules[i].matches(span.Name(), attrs) {
+			info.Kind, info.KindFixed = e.rules[i].Kind, true
+			info.ExplicitRun = info.Kind == KindRun
+			return
+		}
+	}
+	if k, ok := ParseKind(strs[roleCanonicalKind]); ok {
+		info.Kind, info.KindFixed = k, true
+		info.ExplicitRun = k == KindRun
+		return
+	}
+	switch span.Name() {
+	case SpanNameRequest:
+		info.Kind, info.ExplicitRun = KindRun, true
+		return
+	case SpanNameReasoning:
+		info.Kind = KindLLM
+		return
+	case SpanNameTool:
+		info.Kind = KindTool
+		return
+	}
+	if op := strs[roleOperation]; op != "" {
+		switch op {
+		case "invoke_agent", "invoke_workflow":
+			info.Kind, info.ExplicitRun = KindRun, true
+			return
+		case "execute_tool":
+			info.Kind = KindTool
+			return
+		case "chat", "text_completion", "generate_content", "embeddings", "completion":
+			info.Kind = KindLLM
+			return
+		}
+	}
+	switch strs[roleOpenInferenceKind] {
+	case "AGENT":
+		info.Kind, info.ExplicitRun = KindRun, true
+		return
+	case "LLM", "EMBEDDING":
+		info.Kind = KindLLM
+		return
+	case "TOOL":
+		info.Kind = KindTool
+		return
+	case "":
+	default: // CHAIN, RETRIEVER, RERANKER, GUARDRAIL, EVALUATOR, PROMPT
+		return
+	}
+	switch strs[roleTraceloopKind] {
+	case "agent", "workflow":
+		info.Kind, info.ExplicitRun = KindRun, true
+		return
+	case "tool":
+		info.Kind = KindTool
+		return
+	case "":
+	default: // task
+		return
+	}
+	switch strs[roleLLMRequestType] {
+	case "chat", "completion", "embedding":
+		info.Kind = KindLLM
+		return
+	}
+	if op := strs[roleVercelOperation]; op != "" {
+		switch {
+		case strings.HasSuffix(op, ".doGenerate"), strings.HasSuffix(op, ".doStream"), strings.HasSuffix(op, ".doEmbed"):
+			info.Kind = KindLLM
+		case op == "ai.toolCall":
+			info.Kind = KindTool
+		}
+		// ai.generateText and friends carry the sum of their steps' usage:
+		// they are not one inference.
+		return
+	}
+	// Heuristic for instrumentations without an operation marker: an
+	// outbound (CLIENT) span naming a model and a provider and reporting
+	// usage is one inference. INTERNAL parents that sum usage stay other.
+	if span.Kind() == ptrace.SpanKindClient && strs[roleModel] != "" && strs[roleProvider] != "" &&
+		(prio[roleTokensInput] != math.MaxUint8 || prio[roleTokensOutput] != math.MaxUint8) {
+		info.Kind = KindLLM
+	}
+}
+
+// toolNameFromSpanName takes the tool name from "execute_tool NAME" (GenAI
+// semconv span name) or "NAME.tool" (Traceloop).
+func toolNameFromSpanName(name string) string {
+	if rest, ok := strings.CutPrefix(name, "execute_tool "); ok {
+		return rest
+	}
+	if rest, ok := strings.CutSuffix(name, ".tool"); ok {
+		return rest
+	}
+	return ""
+}
+
+// toolStatus derives success|failure|timeout from the span: a timeout is an
+// Error status whose error.type or message says so.
+func toolStatus(span ptrace.Span, errorType string) string {
+	st := span.Status()
+	if st.Code() != ptrace.StatusCodeError {
+		return ToolStatusSuccess
+	}
+	if isTimeout(errorType) || isTimeout(st.Message()) {
+		return ToolStatusTimeout
+	}
+	return ToolStatusFailure
+}
+
+func isTimeout(s string) bool {
+	if s == "" {
+		return false
+	}
+	return containsFold(s, "timeout") || containsFold(s, "timed out") || containsFold(s, "deadline exceeded") || containsFold(s, "deadline_exceeded")
+}
+
+// containsFold is an allocation-free case-insensitive strings.Contains for ASCII needles.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func stringValue(v pcommon.Value) (string, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str(), true
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		return v.AsString(), true
+	default:
+		return "", false
+	}
+}
+
+// numberValue parses a numeric attribute: ints, doubles and numeric strings.
+// Token counts must be whole, non-negative and at most maxTokens.
+func (e *Extractor) numberValue(r role, v pcommon.Value) (float64, InvalidReason) {
+	var f float64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		f = float64(v.Int())
+	case pcommon.ValueTypeDouble:
+		f = v.Double()
+	case pcommon.ValueTypeStr:
+		s := strings.TrimSpace(v.Str())
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			f = float64(i)
+		} else if g, err := strconv.ParseFloat(s, 64); err == nil {
+			f = g
+		} else {
+			return 0, InvalidNonNumeric
+		}
+	default:
+		return 0, InvalidNonNumeric
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, InvalidNotFinite
+	}
+	if f < 0 && r != roleFeedbackScore {
+		return 0, InvalidNegative
+	}
+	if isTokenRole(r) || r == roleRunTotalSteps {
+		if f != math.Trunc(f) {
+			return 0, InvalidNonInteger
+		}
+		if f > float64(e.maxTokens) {
+			return 0, InvalidTooLarge
+		}
+	}
+	return f, 0
+}

@@ -1,0 +1,154 @@
+package agentspan
+
+// role is the meaning an attribute key carries, whatever its convention.
+type role uint8
+
+const (
+	// string roles
+	roleCanonicalKind role = iota
+	roleAgentID
+	roleModel
+	roleProvider
+	roleToolName
+	roleToolStatus
+	roleConversationID
+	roleRequestID
+	roleOperation // gen_ai.operation.name
+	roleOpenInferenceKind
+	roleTraceloopKind
+	roleTraceloopEntity
+	roleTraceloopWorkflow
+	roleLLMRequestType // OpenLLMetry before gen_ai.operation.name
+	roleVercelOperation
+	roleTaskType
+	roleTaskOutcome
+	roleHallucinationType
+	roleRecoveryStrategy
+	roleStepOutcome
+	roleApprovalResult
+	roleErrorType
+
+	// numeric roles
+	roleTokensInput
+	roleTokensOutput
+	roleTokensCacheRead
+	roleTokensCacheWrite
+	roleTokensReasoning
+	roleCostUSD
+	roleRunTotalSteps
+	roleFeedbackScore
+	numRoles
+)
+
+// numStringRoles: roles below it hold strings, the rest numbers.
+const numStringRoles = roleTokensInput
+
+// isTokenRole reports whether r is a token count (validated as one).
+func isTokenRole(r role) bool { return r >= roleTokensInput && r <= roleTokensReasoning }
+
+// keyRole says which role an attribute key fills and with which precedence:
+// the lowest prio wins; prio 0 is always the canonical agent.* name.
+type keyRole struct {
+	role role
+	prio uint8
+}
+
+// builtinKeys lists every attribute key of every supported convention, in
+// precedence order per role. docs/conventions.md documents the same table.
+var builtinKeys = map[role][]string{
+	roleCanonicalKind: {AttrSpanKind},
+	// Agent identity: the seed's id, then GenAI semconv name before id (an
+	// agent id such as an OpenAI assistant id is opaque and unbounded; the
+	// name is what a person recognises), OpenInference, Vercel function id.
+	// traceloop.entity.name on an agent span is applied after the pass.
+	roleAgentID: {AttrAgentID, "gen_ai.agent.name", "gen_ai.agent.id", "agent.name", "ai.telemetry.functionId", "traceloop.workflow.name"},
+	// Model: the response model (what actually served) before the request model.
+	roleModel: {AttrModelName, "gen_ai.response.model", "llm.response.model", "ai.response.model",
+		"gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id"},
+	roleProvider:          {AttrModelProvider, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"},
+	roleToolName:          {AttrToolName, "gen_ai.tool.name", "tool.name", "ai.toolCall.name"},
+	roleToolStatus:        {AttrToolStatus},
+	roleConversationID:    {AttrConversationID, "gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"},
+	roleRequestID:         {AttrRequestID},
+	roleOperation:         {"gen_ai.operation.name"},
+	roleOpenInferenceKind: {"openinference.span.kind"},
+	roleTraceloopKind:     {"traceloop.span.kind"},
+	roleTraceloopEntity:   {"traceloop.entity.name"},
+	roleTraceloopWorkflow: {"traceloop.workflow.name"},
+	roleLLMRequestType:    {"llm.request.type"},
+	roleVercelOperation:   {"ai.operationId"},
+	roleTaskType:          {AttrTaskType},
+	roleTaskOutcome:       {AttrTaskOutcome},
+	roleHallucinationType: {AttrHallucinationType},
+	roleRecoveryStrategy:  {AttrRecoveryStrategy},
+	roleStepOutcome:       {AttrStepOutcome},
+	roleApprovalResult:    {AttrApprovalResult},
+	roleErrorType:         {"error.type"},
+
+	roleTokensInput: {AttrTokensInput, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+		"llm.token_count.prompt", "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"},
+	roleTokensOutput: {AttrTokensOutput, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+		"llm.token_count.completion", "llm.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens"},
+	roleTokensCacheRead: {AttrTokensCacheRead, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+		"llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens"},
+	roleTokensCacheWrite: {AttrTokensCacheWrite, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+		"llm.token_count.prompt_details.cache_write"},
+	roleTokensReasoning: {AttrTokensReasoning, "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+		"llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens"},
+	roleCostUSD:       {AttrCostUSD},
+	roleRunTotalSteps: {AttrRunTotalSteps},
+	roleFeedbackScore: {AttrFeedbackScore},
+}
+
+// RoleName is the name a user rule uses to map an attribute to a role.
+var roleNames = map[string]role{
+	"agent_id":           roleAgentID,
+	"model":              roleModel,
+	"provider":           roleProvider,
+	"tool_name":          roleToolName,
+	"tool_status":        roleToolStatus,
+	"conversation_id":    roleConversationID,
+	"request_id":         roleRequestID,
+	"task_type":          roleTaskType,
+	"task_outcome":       roleTaskOutcome,
+	"input_tokens":       roleTokensInput,
+	"output_tokens":      roleTokensOutput,
+	"cache_read_tokens":  roleTokensCacheRead,
+	"cache_write_tokens": roleTokensCacheWrite,
+	"reasoning_tokens":   roleTokensReasoning,
+	"cost_usd":           roleCostUSD,
+	"run_total_steps":    roleRunTotalSteps,
+}
+
+// RoleNames lists the role names user attribute mappings may use.
+func RoleNames() []string {
+	out := make([]string, 0, len(roleNames))
+	for n := range roleNames {
+		out = append(out, n)
+	}
+	return out
+}
+
+// userPrio is the precedence of user-mapped keys: after the canonical name
+// (which the application set deliberately), before every convention.
+const userPrio = 1
+
+func buildKeyTable(user map[string][]string) map[string]keyRole {
+	t := make(map[string]keyRole, 128)
+	for r, keys := range builtinKeys {
+		for i, k := range keys {
+			p := uint8(i)
+			if i > 0 {
+				p = uint8(i) + userPrio // leave room for user keys
+			}
+			t[k] = keyRole{role: r, prio: p}
+		}
+	}
+	for name, keys := range user {
+		r := roleNames[name]
+		for _, k := range keys {
+			t[k] = keyRole{role: r, prio: userPrio}
+		}
+	}
+	return t
+}
