@@ -101,7 +101,8 @@ type Info struct {
 	// spans when the application did not set one.
 	IsError bool
 
-	// Which canonical attributes the application itself already set.
+	// HasCanonical: which canonical agent.* attributes are on the span
+	// already (set by the application or an earlier processor), valid or not.
 	HasCanonical [numRoles]bool
 
 	Invalid         [maxInvalid]Invalid
@@ -206,7 +207,15 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 	}
 	for k, v := range attrs.All() {
 		kr, ok := e.keys[k]
-		if !ok || kr.prio >= prio[kr.role] {
+		if !ok {
+			continue
+		}
+		if kr.prio == 0 {
+			// Present at all, valid or not: the application set it, so
+			// it is never overwritten.
+			info.HasCanonical[kr.role] = true
+		}
+		if kr.prio >= prio[kr.role] {
 			continue
 		}
 		if kr.role < numStringRoles {
@@ -224,9 +233,6 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 			nums[kr.role] = f
 		}
 		prio[kr.role] = kr.prio
-		if kr.prio == 0 {
-			info.HasCanonical[kr.role] = true
-		}
 	}
 
 	info.AgentID = strs[roleAgentID]
@@ -494,4 +500,28 @@ func (e *Extractor) numberValue(r role, v pcommon.Value) (float64, InvalidReason
 		}
 	}
 	return f, 0
+}
+
+// Canonical-presence accessors for writers of canonical attributes.
+func (in *Info) HasAgentID() bool    { return in.HasCanonical[roleAgentID] }
+func (in *Info) HasModel() bool      { return in.HasCanonical[roleModel] }
+func (in *Info) HasProvider() bool   { return in.HasCanonical[roleProvider] }
+func (in *Info) HasToolName() bool   { return in.HasCanonical[roleToolName] }
+func (in *Info) HasToolStatus() bool { return in.HasCanonical[roleToolStatus] }
+func (in *Info) HasKindAttr() bool   { return in.HasCanonical[roleCanonicalKind] }
+func (in *Info) HasCostAttr() bool   { return in.HasCanonical[roleCostUSD] }
+func (in *Info) HasTokenAttr(bit uint8) bool {
+	switch bit {
+	case HasInput:
+		return in.HasCanonical[roleTokensInput]
+	case HasOutput:
+		return in.HasCanonical[roleTokensOutput]
+	case HasCacheRead:
+		return in.HasCanonical[roleTokensCacheRead]
+	case HasCacheWrite:
+		return in.HasCanonical[roleTokensCacheWrite]
+	case HasReasoning:
+		return in.HasCanonical[roleTokensReasoning]
+	}
+	return false
 }

@@ -152,3 +152,29 @@ func buildKeyTable(user map[string][]string) map[string]keyRole {
 	}
 	return t
 }
+
+// canonicalOf is the canonical attribute each role is written to (roles
+// missing here, such as classification markers, are never removed).
+var canonicalOf = map[role]string{
+	roleAgentID:          AttrAgentID,
+	roleModel:            AttrModelName,
+	roleProvider:         AttrModelProvider,
+	roleToolName:         AttrToolName,
+	roleTokensInput:      AttrTokensInput,
+	roleTokensOutput:     AttrTokensOutput,
+	roleTokensCacheRead:  AttrTokensCacheRead,
+	roleTokensCacheWrite: AttrTokensCacheWrite,
+	roleTokensReasoning:  AttrTokensReasoning,
+}
+
+// SourceOf reports the canonical attribute a convention attribute key is
+// folded into; ok is false for canonical keys and for keys that only
+// classify (gen_ai.operation.name and the like).
+func (e *Extractor) SourceOf(key string) (canonical string, ok bool) {
+	kr, found := e.keys[key]
+	if !found || kr.prio == 0 {
+		return "", false
+	}
+	canonical, ok = canonicalOf[kr.role]
+	return canonical, ok
+}
