@@ -176,7 +176,11 @@ const (
 
 // Extractor turns spans into Info. It is safe for concurrent use.
 type Extractor struct {
-	keys      map[string]keyRole
+	keys map[string]keyRole
+	// maybeKey[first byte] has bit len(key) set for every key in keys
+	// (lengths >= 63 share bit 63): most attribute keys of a span are
+	// rejected by it without hashing.
+	maybeKey  [256]uint64
 	rules     []Rule
 	maxTokens int64
 	cache     map[string]CacheAccounting
@@ -189,7 +193,24 @@ func NewExtractor(s Settings) *Extractor {
 	if mt <= 0 {
 		mt = DefaultMaxTokensPerCall
 	}
-	return &Extractor{keys: buildKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
+	e := &Extractor{keys: buildKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
+	for k := range e.keys {
+		if k != "" {
+			e.maybeKey[k[0]] |= lenBit(k)
+		}
+	}
+	return e
+}
+
+func lenBit(k string) uint64 { return 1 << min(len(k), 63) }
+
+// lookup is keys[k] behind the cheap length/first-byte filter.
+func (e *Extractor) lookup(k string) (keyRole, bool) {
+	if k == "" || e.maybeKey[k[0]]&lenBit(k) == 0 {
+		return keyRole{}, false
+	}
+	kr, ok := e.keys[k]
+	return kr, ok
 }
 
 // DefaultExtractor has no user rules.
@@ -206,7 +227,7 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 		prio[i] = math.MaxUint8
 	}
 	for k, v := range attrs.All() {
-		kr, ok := e.keys[k]
+		kr, ok := e.lookup(k)
 		if !ok {
 			continue
 		}

@@ -158,7 +158,6 @@ func buildKeyTable(user map[string][]string) map[string]keyRole {
 var canonicalOf = map[role]string{
 	roleAgentID:          AttrAgentID,
 	roleModel:            AttrModelName,
-	roleProvider:         AttrModelProvider,
 	roleToolName:         AttrToolName,
 	roleTokensInput:      AttrTokensInput,
 	roleTokensOutput:     AttrTokensOutput,
@@ -171,7 +170,7 @@ var canonicalOf = map[role]string{
 // folded into; ok is false for canonical keys and for keys that only
 // classify (gen_ai.operation.name and the like).
 func (e *Extractor) SourceOf(key string) (canonical string, ok bool) {
-	kr, found := e.keys[key]
+	kr, found := e.lookup(key)
 	if !found || kr.prio == 0 {
 		return "", false
 	}

@@ -23,12 +23,13 @@ const maxAncestorWalk = 64
 // It returns the index of the run node, or -1. index maps span IDs to nodes
 // and is reused between calls to avoid allocation; it is cleared first.
 func ResolveRuns(nodes []Node, index map[pcommon.SpanID]int) int {
-	clear(index)
-	explicit, hasWork, root := 0, false, -1
+	explicit, hasWork, root, first := 0, false, -1, -1
 	for i := range nodes {
-		index[nodes[i].SpanID] = i
 		in := nodes[i].Info
 		if in.ExplicitRun {
+			if explicit == 0 {
+				first = i
+			}
 			explicit++
 		}
 		if in.Kind == KindLLM || in.Kind == KindTool {
@@ -38,12 +39,19 @@ func ResolveRuns(nodes []Node, index map[pcommon.SpanID]int) int {
 			root = i
 		}
 	}
-	if explicit == 0 {
+	switch explicit {
+	case 0:
 		if root >= 0 && hasWork && !nodes[root].Info.KindFixed && nodes[root].Info.Kind == KindOther {
 			nodes[root].Info.Kind = KindRun
 			return root
 		}
 		return -1
+	case 1: // the common case: nothing to nest, no index needed
+		return first
+	}
+	clear(index)
+	for i := range nodes {
+		index[nodes[i].SpanID] = i
 	}
 	run := -1
 	for i := range nodes {

@@ -73,22 +73,23 @@ type Settings struct {
 
 // Redactor applies Settings. It is safe for concurrent use.
 type Redactor struct {
-	mode     Mode
-	n        int
-	exact    map[string]struct{}
-	prefixes []string
+	mode  Mode
+	n     int
+	exact map[string]struct{}
+	// prefixes grouped by first byte: most keys are rejected by one index.
+	prefixes [256][]string
+	count    int
 }
 
 // New builds a Redactor.
 func New(s Settings) *Redactor {
 	r := &Redactor{mode: s.Mode, n: s.TruncateBytes, exact: map[string]struct{}{}}
-	for _, k := range contentKeys {
-		r.exact[k] = struct{}{}
+	for _, p := range contentPrefixes {
+		r.addPrefix(p)
 	}
-	r.prefixes = append(r.prefixes, contentPrefixes...)
 	for _, k := range s.ExtraKeys {
-		if p, ok := strings.CutSuffix(k, ".*"); ok {
-			r.prefixes = append(r.prefixes, p)
+		if p, ok := strings.CutSuffix(k, ".*"); ok && p != "" {
+			r.addPrefix(p)
 		} else {
 			r.exact[k] = struct{}{}
 		}
@@ -96,12 +97,58 @@ func New(s Settings) *Redactor {
 	return r
 }
 
-// IsContent reports whether an attribute key holds content.
-func (r *Redactor) IsContent(key string) bool {
-	if _, ok := r.exact[key]; ok {
+func (r *Redactor) addPrefix(p string) {
+	r.prefixes[p[0]] = append(r.prefixes[p[0]], p)
+	r.count++
+}
+
+// isBuiltinContentKey is contentKeys as a switch: the compiler's binary
+// search on length and bytes is cheaper than hashing every key of every span.
+func isBuiltinContentKey(key string) bool {
+	switch key {
+	case "gen_ai.input.messages",
+		"gen_ai.output.messages",
+		"gen_ai.system_instructions",
+		"gen_ai.tool.call.arguments",
+		"gen_ai.tool.call.result",
+		"input.value",
+		"output.value",
+		"tool.parameters",
+		"traceloop.entity.input",
+		"traceloop.entity.output",
+		"ai.response.text",
+		"ai.response.object",
+		"ai.response.toolCalls",
+		"ai.toolCall.args",
+		"ai.toolCall.result",
+		"agent.llm.prompt",
+		"agent.llm.completion",
+		"agent.llm.response",
+		"agent.request.input",
+		"agent.request.output",
+		"agent.tool.input",
+		"agent.tool.output",
+		"agent.tool.arguments",
+		"agent.tool.result":
 		return true
 	}
-	for _, p := range r.prefixes {
+	return false
+}
+
+// IsContent reports whether an attribute key holds content.
+func (r *Redactor) IsContent(key string) bool {
+	if isBuiltinContentKey(key) {
+		return true
+	}
+	if len(r.exact) > 0 {
+		if _, ok := r.exact[key]; ok {
+			return true
+		}
+	}
+	if key == "" {
+		return false
+	}
+	for _, p := range r.prefixes[key[0]] {
 		if strings.HasPrefix(key, p) && (len(key) == len(p) || key[len(p)] == '.') {
 			return true
 		}
@@ -180,5 +227,5 @@ func truncateUTF8(s string, n int) string {
 
 // Describe is a one-line summary for logs.
 func (r *Redactor) Describe() string {
-	return fmt.Sprintf("mode=%s truncate_bytes=%d keys=%d prefixes=%d", r.mode, r.n, len(r.exact), len(r.prefixes))
+	return fmt.Sprintf("mode=%s truncate_bytes=%d keys=%d prefixes=%d", r.mode, r.n, len(contentKeys)+len(r.exact), r.count)
 }

@@ -102,3 +102,12 @@ func TestKeepIsOptOut(t *testing.T) {
 		t.Fatal("keep changed content")
 	}
 }
+
+// The switch and the documented list must not drift apart.
+func TestSwitchMatchesList(t *testing.T) {
+	for _, k := range contentKeys {
+		if !isBuiltinContentKey(k) {
+			t.Errorf("%s missing from isBuiltinContentKey", k)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package agentsemconvprocessor
 import (
 	"bytes"
 	"context"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type batchState struct {
 	spans []ptrace.Span
 	infos []agentspan.Info
 	order []int32
+	heads []pcommon.TraceID
 	nodes []agentspan.Node
 	index map[pcommon.SpanID]int
 }
@@ -157,10 +159,14 @@ func (p *semconvProcessor) resolveTraces(st *batchState) {
 	for i := range n {
 		st.order = append(st.order, int32(i))
 	}
-	slices.SortStableFunc(st.order, func(a, b int32) int {
-		ta, tb := st.spans[a].TraceID(), st.spans[b].TraceID()
-		return bytes.Compare(ta[:], tb[:])
-	})
+	// SDKs send the spans of a trace together: sort only when a trace's
+	// spans are not contiguous in the batch.
+	if !tracesContiguous(st) {
+		slices.SortStableFunc(st.order, func(a, b int32) int {
+			ta, tb := st.spans[a].TraceID(), st.spans[b].TraceID()
+			return bytes.Compare(ta[:], tb[:])
+		})
+	}
 	for start := 0; start < n; {
 		tid := st.spans[st.order[start]].TraceID()
 		end := start + 1
@@ -187,6 +193,27 @@ func (p *semconvProcessor) resolveTraces(st *batchState) {
 	clear(st.nodes[:cap(st.nodes)])
 }
 
+// tracesContiguous reports whether every trace's spans form one run in
+// batch order, checking that the runs' trace ids are distinct.
+func tracesContiguous(st *batchState) bool {
+	st.heads = st.heads[:0]
+	for i, s := range st.spans {
+		if i == 0 || s.TraceID() != st.spans[i-1].TraceID() {
+			st.heads = append(st.heads, s.TraceID())
+		}
+	}
+	if len(st.heads) <= 1 {
+		return true
+	}
+	slices.SortFunc(st.heads, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	for i := 1; i < len(st.heads); i++ {
+		if st.heads[i] == st.heads[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
 // writeCanonical writes the agent.* attributes the span lacks and reports
 // whether a cost was computed. Values the application set are never changed.
 func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in *agentspan.Info) bool {
@@ -199,6 +226,8 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		}
 		return false
 	}
+	// One growth of the attribute slice instead of one per Put.
+	attrs.EnsureCapacity(attrs.Len() + maxWrites(in))
 	if !in.HasKindAttr() {
 		attrs.PutStr(agentspan.AttrSpanKind, in.Kind.String())
 	}
@@ -211,18 +240,12 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		if in.Model != "" && !in.HasModel() {
 			attrs.PutStr(agentspan.AttrModelName, in.Model)
 		}
-		if in.Provider != "" && !in.HasProvider() {
-			attrs.PutStr(agentspan.AttrModelProvider, in.Provider)
-		}
 		t := in.Tokens
 		putTokens(attrs, in, agentspan.HasInput, agentspan.AttrTokensInput, t.Input)
 		putTokens(attrs, in, agentspan.HasOutput, agentspan.AttrTokensOutput, t.Output)
 		putTokens(attrs, in, agentspan.HasCacheRead, agentspan.AttrTokensCacheRead, t.CacheRead)
 		putTokens(attrs, in, agentspan.HasCacheWrite, agentspan.AttrTokensCacheWrite, t.CacheWrite)
 		putTokens(attrs, in, agentspan.HasReasoning, agentspan.AttrTokensReasoning, t.Reasoning)
-		if _, ok := attrs.Get(agentspan.AttrLLMDurationMs); !ok {
-			attrs.PutDouble(agentspan.AttrLLMDurationMs, durationMs(s))
-		}
 		if !in.HasCostAttr() && t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0 {
 			if e, ok := p.pricer.Lookup(in.Model); ok {
 				attrs.PutDouble(agentspan.AttrCostUSD, e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}))
@@ -238,9 +261,6 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		if in.ToolStatus != "" && !in.HasToolStatus() {
 			attrs.PutStr(agentspan.AttrToolStatus, in.ToolStatus)
 		}
-		if _, ok := attrs.Get(agentspan.AttrToolDurationMs); !ok {
-			attrs.PutDouble(agentspan.AttrToolDurationMs, durationMs(s))
-		}
 	}
 	if !p.cfg.KeepOriginalAttributes {
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
@@ -255,17 +275,21 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 	return priced
 }
 
+// maxWrites is how many attributes writeCanonical may add to the span.
+func maxWrites(in *agentspan.Info) int {
+	switch in.Kind {
+	case agentspan.KindLLM:
+		return 4 + bits.OnesCount8(in.Tokens.Has) // kind, agent, model, cost + tokens
+	case agentspan.KindTool:
+		return 4 // kind, agent, tool name, tool status
+	}
+	return 2
+}
+
 func putTokens(attrs pcommon.Map, in *agentspan.Info, bit uint8, key string, v int64) {
 	if in.Tokens.Has&bit != 0 && !in.HasTokenAttr(bit) {
 		attrs.PutInt(key, v)
 	}
-}
-
-func durationMs(s ptrace.Span) float64 {
-	if s.EndTimestamp() < s.StartTimestamp() {
-		return 0
-	}
-	return float64(s.EndTimestamp()-s.StartTimestamp()) / 1e6
 }
 
 // unknownModelAttr returns the telemetry attribute for an unpriced model,
