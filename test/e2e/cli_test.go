@@ -17,7 +17,7 @@ import (
 // as they land.
 var wantComponents = map[string][]string{
 	"receivers":  {"otlp"},
-	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction"},
+	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv"},
 	"connectors": {"span_metrics"},
 	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "file", "load_balancing"},
 	"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth"},
