@@ -1,7 +1,6 @@
 package agentsemconvprocessor
 
 import (
-	"bytes"
 	"context"
 	"math/bits"
 	"slices"
@@ -48,12 +47,11 @@ type semconvProcessor struct {
 
 // batchState is the scratch space of one ConsumeTraces call, pooled.
 type batchState struct {
-	spans []ptrace.Span
-	infos []agentspan.Info
-	order []int32
-	heads []pcommon.TraceID
-	nodes []agentspan.Node
-	index map[pcommon.SpanID]int
+	spans   []ptrace.Span
+	infos   []agentspan.Info
+	grouper agentspan.TraceGrouper
+	nodes   []agentspan.Node
+	index   map[pcommon.SpanID]int
 }
 
 func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor, error) {
@@ -154,27 +152,11 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 // resolveTraces groups the batch's spans by trace and applies the
 // trace-level run rules and agent id propagation to each group.
 func (p *semconvProcessor) resolveTraces(st *batchState) {
-	n := len(st.spans)
-	st.order = st.order[:0]
-	for i := range n {
-		st.order = append(st.order, int32(i))
-	}
-	// SDKs send the spans of a trace together: sort only when a trace's
-	// spans are not contiguous in the batch.
-	if !tracesContiguous(st) {
-		slices.SortStableFunc(st.order, func(a, b int32) int {
-			ta, tb := st.spans[a].TraceID(), st.spans[b].TraceID()
-			return bytes.Compare(ta[:], tb[:])
-		})
-	}
-	for start := 0; start < n; {
-		tid := st.spans[st.order[start]].TraceID()
-		end := start + 1
-		for end < n && st.spans[st.order[end]].TraceID() == tid {
-			end++
-		}
+	order := st.grouper.Group(st.spans)
+	for start := 0; start < len(order); {
+		end := agentspan.NextTrace(st.spans, order, start)
 		st.nodes = st.nodes[:0]
-		for _, i := range st.order[start:end] {
+		for _, i := range order[start:end] {
 			s := st.spans[i]
 			st.nodes = append(st.nodes, agentspan.Node{SpanID: s.SpanID(), ParentID: s.ParentSpanID(), Info: &st.infos[i]})
 		}
@@ -191,27 +173,6 @@ func (p *semconvProcessor) resolveTraces(st *batchState) {
 		start = end
 	}
 	clear(st.nodes[:cap(st.nodes)])
-}
-
-// tracesContiguous reports whether every trace's spans form one run in
-// batch order, checking that the runs' trace ids are distinct.
-func tracesContiguous(st *batchState) bool {
-	st.heads = st.heads[:0]
-	for i, s := range st.spans {
-		if i == 0 || s.TraceID() != st.spans[i-1].TraceID() {
-			st.heads = append(st.heads, s.TraceID())
-		}
-	}
-	if len(st.heads) <= 1 {
-		return true
-	}
-	slices.SortFunc(st.heads, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
-	for i := 1; i < len(st.heads); i++ {
-		if st.heads[i] == st.heads[i-1] {
-			return false
-		}
-	}
-	return true
 }
 
 // writeCanonical writes the agent.* attributes the span lacks and reports
