@@ -1,0 +1,284 @@
+package agentmetricsconnector
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
+)
+
+// The recorded real-client traces and the exact truth of their README.
+func TestRealClientFixtures(t *testing.T) {
+	models := map[string]string{
+		"otel-genai.otlp.jsonl":    "gpt-4o-mini",
+		"openinference.otlp.jsonl": "gpt-4o",
+		"traceloop.otlp.jsonl":     "claude-sonnet-4-5",
+	}
+	for _, f := range agenttest.RealClientFiles {
+		t.Run(f, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.consume(agenttest.LoadMerged(t, f))
+			h.advance(time.Minute)
+			v := h.flush()
+			checkFixtureTruth(t, v, models[f])
+		})
+	}
+}
+
+func checkFixtureTruth(t *testing.T, v metricsView, model string) {
+	t.Helper()
+	agent := "agent_id=support_bot"
+	assert.Equal(t, 10.0, v.total("agent_requests_total", agent, "status=success"))
+	assert.Equal(t, 10.0, v.total("agent_requests_total"))
+	assert.Equal(t, 30.0, v.total("agent_llm_calls_total", agent, "model="+model))
+	assert.Equal(t, 3900.0, v.total("agent_tokens_consumed_total", agent, "model="+model, "direction=input"))
+	assert.Equal(t, 600.0, v.total("agent_tokens_consumed_total", agent, "model="+model, "direction=output"))
+	assert.Equal(t, 4500.0, v.total("agent_tokens_consumed_total"), "no cache tokens in the fixtures, nothing double counted")
+	assert.Equal(t, 10.0, v.total("agent_tool_calls_total", agent, "tool_name=lookup_order"))
+	assert.Equal(t, 10.0, v.total("agent_tool_calls_total", agent, "tool_name=process_refund"))
+	assert.Equal(t, 2.0, v.total("agent_tool_calls_total", agent, "tool_name=lookup_order", "status=failure"))
+	assert.Equal(t, 0.0, v.total("agent_tool_calls_total", "tool_name=process_refund", "status=failure"))
+	n, sum := v.histCountSum("agent_reasoning_steps", agent)
+	assert.EqualValues(t, 10, n)
+	assert.Equal(t, 30.0, sum, "3 reasoning steps per run")
+	n, sum = v.histCountSum("agent_tool_calls_per_run", agent)
+	assert.EqualValues(t, 10, n)
+	assert.Equal(t, 20.0, sum)
+	n, _ = v.histCountSum("agent_request_duration_seconds", agent)
+	assert.EqualValues(t, 10, n)
+	n, _ = v.histCountSum("agent_model_latency_seconds", agent, "model="+model)
+	assert.EqualValues(t, 30, n)
+	assert.Equal(t, 10.0, v.total("agent_tasks_total", agent, "outcome=completed"))
+	assert.Greater(t, v.total("agent_cost_usd_total", agent), 0.0)
+	// Exemplars link the latency histogram to traces.
+	for _, dp := range v.hists["agent_request_duration_seconds"] {
+		require.Positive(t, dp.Exemplars().Len())
+		assert.False(t, dp.Exemplars().At(0).TraceID().IsEmpty())
+	}
+}
+
+// allSpans flattens td into single-span Traces values (one per span).
+func splitSpans(td ptrace.Traces) []ptrace.Traces {
+	var out []ptrace.Traces
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				one := ptrace.NewTraces()
+				nrs := one.ResourceSpans().AppendEmpty()
+				rs.Resource().CopyTo(nrs.Resource())
+				nss := nrs.ScopeSpans().AppendEmpty()
+				ss.Scope().CopyTo(nss.Scope())
+				s.CopyTo(nss.Spans().AppendEmpty())
+				out = append(out, one)
+			}
+		}
+	}
+	return out
+}
+
+// The same traces split across batches in any order give the same metrics.
+func TestAnyBatchingAndOrderGivesTheSameMetrics(t *testing.T) {
+	for _, f := range agenttest.RealClientFiles {
+		spans := splitSpans(agenttest.LoadMerged(t, f))
+		for seed := range 6 {
+			r := rand.New(rand.NewPCG(uint64(seed), 7))
+			if seed == 0 { // every root first
+				for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {
+					spans[i], spans[j] = spans[j], spans[i]
+				}
+			} else {
+				r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
+			}
+			// The whole delivery takes under a minute: within the grace period.
+			h := newHarness(t, func(c *Config) { c.Runs.GracePeriod = time.Minute })
+			// Batches of 1..7 spans, a second apart: some runs' root spans
+			// arrive before their children, most after.
+			for i := 0; i < len(spans); {
+				n := 1 + r.IntN(7)
+				batch := ptrace.NewTraces()
+				for j := i; j < i+n && j < len(spans); j++ {
+					spans[j].ResourceSpans().At(0).CopyTo(batch.ResourceSpans().AppendEmpty())
+				}
+				h.consume(batch)
+				h.advance(time.Second)
+				if r.IntN(3) == 0 {
+					h.flush() // flushes while runs are open change nothing
+				}
+				i += n
+			}
+			h.advance(2 * time.Minute)
+			v := h.flush()
+			model := map[string]string{"otel-genai.otlp.jsonl": "gpt-4o-mini", "openinference.otlp.jsonl": "gpt-4o", "traceloop.otlp.jsonl": "claude-sonnet-4-5"}[f]
+			checkFixtureTruth(t, v, model)
+		}
+	}
+}
+
+func mkSpan(ss ptrace.ScopeSpans, trace int, id, parent byte, name string, start, end int64, attrs map[string]any) ptrace.Span {
+	s := ss.Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{byte(trace), byte(trace >> 8), 0xab})
+	s.SetSpanID(pcommon.SpanID{id})
+	if parent != 0 {
+		s.SetParentSpanID(pcommon.SpanID{parent})
+	}
+	s.SetName(name)
+	s.SetStartTimestamp(pcommon.Timestamp(start))
+	s.SetEndTimestamp(pcommon.Timestamp(end))
+	_ = s.Attributes().FromRaw(attrs)
+	return s
+}
+
+func batchOf() (ptrace.Traces, ptrace.ScopeSpans) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc-fallback")
+	return td, rs.ScopeSpans().AppendEmpty()
+}
+
+func TestRunWithoutRootExpiresAndStillCountsSpans(t *testing.T) {
+	h := newHarness(t, nil)
+	td, ss := batchOf()
+	mkSpan(ss, 1, 2, 1, "chat", 0, 2e9, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10})
+	mkSpan(ss, 1, 3, 1, "execute_tool t", 0, 1e9, map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"})
+	h.consume(td)
+	h.advance(time.Minute)
+	v := h.flush()
+	assert.Empty(t, v.sums["agent_llm_calls_total"], "held while the run's agent is unknown")
+	h.advance(5 * time.Minute)
+	v = h.flush()
+	assert.Equal(t, 1.0, v.total("agent_llm_calls_total", "agent_id=svc-fallback"), "expired: span-level metrics under service.name")
+	assert.Equal(t, 1.0, v.total("agent_tool_calls_total", "agent_id=svc-fallback"))
+	assert.Equal(t, 0.0, v.total("agent_requests_total"), "no run span: no request counted")
+	// A late root after expiry: span-level only, counted as late.
+	td, ss = batchOf()
+	mkSpan(ss, 1, 1, 0, "invoke_agent a", 0, 3e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})
+	h.consume(td)
+	h.advance(time.Minute)
+	v = h.flush()
+	assert.Equal(t, 0.0, v.total("agent_requests_total"))
+}
+
+func TestMaxRunsEvictsOldest(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Runs.MaxRuns = 2 })
+	for i := range 3 {
+		td, ss := batchOf()
+		mkSpan(ss, i+1, 1, 0, "invoke_agent a", 0, 1e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})
+		h.consume(td)
+	}
+	assert.Len(t, h.c.runs.runs, 2)
+	v := h.flush()
+	assert.Equal(t, 1.0, v.total("agent_requests_total", "agent_id=a"), "the evicted run is emitted, once")
+	h.advance(time.Minute)
+	v = h.flush()
+	assert.Equal(t, 3.0, v.total("agent_requests_total", "agent_id=a"))
+}
+
+func TestOverflowUnderManyToolNames(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.CardinalityLimit = 50 })
+	td, ss := batchOf()
+	mkSpan(ss, 1, 1, 0, "agent.request", 0, 1e9, map[string]any{"agent.agent.id": "a"})
+	for i := range 200 {
+		mkSpan(ss, 1, byte(i+2), 1, "agent.tool.execute", 0, 1e6, map[string]any{"agent.tool.name": "tool-" + string(rune('A'+i%26)) + string(rune('a'+i/26))})
+	}
+	h.consume(td)
+	h.advance(time.Minute)
+	v := h.flush()
+	assert.Len(t, v.sums["agent_tool_calls_total"], 51)
+	assert.Equal(t, 200.0, v.total("agent_tool_calls_total"), "overflowed calls are still counted")
+	assert.Equal(t, 150.0, v.total("agent_tool_calls_total", "otel.metric.overflow=true"))
+}
+
+func TestSignalsFromAttributesAndEvents(t *testing.T) {
+	h := newHarness(t, nil)
+	td, ss := batchOf()
+	root := mkSpan(ss, 1, 1, 0, "agent.request", 0, 1e9, map[string]any{"agent.agent.id": "a", "agent.task.type": "refund", "agent.task.outcome": "abandoned", "agent.run.total_steps": 7})
+	root.Status().SetCode(ptrace.StatusCodeError)
+	llm := mkSpan(ss, 1, 2, 1, "agent.llm.reasoning", 0, 1e9, map[string]any{"agent.model.name": "gpt-4o", "agent.step.outcome": "hallucination", "agent.hallucination.type": "fabricated_order"})
+	ev := llm.Events().AppendEmpty()
+	ev.SetName("gen_ai.evaluation.result")
+	ev.Attributes().PutStr("gen_ai.evaluation.name", "hallucination_check")
+	ev.Attributes().PutStr("gen_ai.evaluation.score.label", "hallucinated")
+	ev = llm.Events().AppendEmpty()
+	ev.SetName("agent.recovery")
+	ev.Attributes().PutStr("agent.recovery.strategy", "retry")
+	ev = llm.Events().AppendEmpty()
+	ev.SetName("agent.approval")
+	ev.Attributes().PutStr("agent.approval.result", "denied")
+	h.consume(td)
+	h.advance(time.Minute)
+	v := h.flush()
+	assert.Equal(t, 1.0, v.total("agent_hallucination_total", "agent_id=a", "hallucination_type=fabricated_order"))
+	assert.Equal(t, 1.0, v.total("agent_hallucination_total", "agent_id=a", "hallucination_type=hallucination_check"))
+	assert.Equal(t, 1.0, v.total("agent_recovery_attempts_total", "recovery_strategy=retry"))
+	assert.Equal(t, 1.0, v.total("agent_approval_requests_total", "result=denied"))
+	assert.Equal(t, 1.0, v.total("agent_step_outcomes_total", "outcome=hallucination"))
+	assert.Equal(t, 1.0, v.total("agent_tasks_total", "task_type=refund", "outcome=abandoned"))
+	assert.Equal(t, 1.0, v.total("agent_requests_total", "status=failure"))
+	_, steps := v.histCountSum("agent_reasoning_steps", "agent_id=a")
+	assert.Equal(t, 7.0, steps, "agent.run.total_steps wins over the LLM call count")
+
+	// Feedback arrives later, as its own span in the same trace.
+	td, ss = batchOf()
+	mkSpan(ss, 1, 9, 0, "feedback", 0, 1, map[string]any{"agent.feedback.score": 0.5})
+	h.consume(td)
+	h.advance(time.Minute)
+	v = h.flush()
+	n, sum := v.histCountSum("agent_user_feedback_score", "agent_id=a")
+	assert.EqualValues(t, 1, n)
+	assert.Equal(t, 0.5, sum)
+}
+
+func TestCacheTokensAreNotDoubleCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	td, ss := batchOf()
+	mkSpan(ss, 1, 1, 0, "invoke_agent a", 0, 1e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})
+	mkSpan(ss, 1, 2, 1, "chat", 0, 1e9, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+		"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.cache_read.input_tokens": 600, "gen_ai.usage.output_tokens": 50})
+	h.consume(td)
+	h.advance(time.Minute)
+	v := h.flush()
+	assert.Equal(t, 400.0, v.total("agent_tokens_consumed_total", "direction=input"))
+	assert.Equal(t, 600.0, v.total("agent_tokens_consumed_total", "direction=cache_read"))
+	assert.Equal(t, 1050.0, v.total("agent_tokens_consumed_total"))
+	want := (400*2.5 + 600*1.25 + 50*10.0) / 1e6
+	assert.InDelta(t, want, v.total("agent_cost_usd_total"), 1e-12)
+}
+
+func TestDriftDetectsCollapsedTool(t *testing.T) {
+	h := newHarness(t, nil)
+	// One run a second; each run calls lookup_order and one of two tools.
+	runAt := func(i int, second string) {
+		td, ss := batchOf()
+		tid := i + 1
+		mkSpan(ss, tid, 1, 0, "agent.request", 0, 1e9, map[string]any{"agent.agent.id": "support"})
+		mkSpan(ss, tid, 2, 1, "agent.tool.execute", 0, 1e8, map[string]any{"agent.tool.name": "lookup_order"})
+		mkSpan(ss, tid, 3, 1, "agent.tool.execute", 0, 1e8, map[string]any{"agent.tool.name": second})
+		h.consume(td)
+		h.advance(time.Second)
+		if i%10 == 0 {
+			h.flush()
+		}
+	}
+	for i := range 3600 {
+		runAt(i, "process_refund")
+	}
+	v := h.flush()
+	require.Contains(t, v.gauge["agent_tool_selection_drift"], "agent_id=support")
+	assert.Less(t, v.gauge["agent_tool_selection_drift"]["agent_id=support"], 0.05)
+	assert.InDelta(t, 0.5, v.gauge["agent_tool_selection_ratio"]["agent_id=support,tool_name=process_refund"], 0.01)
+	for i := range 300 { // one 5-minute window of the incident
+		runAt(3600+i, "return_unable_to_process")
+	}
+	v = h.flush()
+	d := v.gauge["agent_tool_selection_drift"]["agent_id=support"]
+	assert.Greater(t, d, 0.3, "drift within one window of process_refund's share going from 50%% to 0")
+	assert.Equal(t, 0.0, v.gauge["agent_tool_selection_ratio"]["agent_id=support,tool_name=process_refund"])
+	assert.False(t, math.IsNaN(d))
+}

@@ -1,0 +1,113 @@
+package agentmetricsconnector
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+)
+
+// Span events that carry agent signals (documented in README.md):
+//   - agent.hallucination {agent.hallucination.type}, agent.recovery
+//     {agent.recovery.strategy}, agent.step {agent.step.outcome},
+//     agent.approval {agent.approval.result}, agent.feedback {agent.feedback.score};
+//   - gen_ai.evaluation.result (GenAI semconv): gen_ai.evaluation.name
+//     containing "hallucination" with a score label that reports one
+//     counts as that hallucination type; a name of "user_feedback" or
+//     "feedback" with gen_ai.evaluation.score.value is a feedback score.
+const (
+	evHallucination = "agent.hallucination"
+	evRecovery      = "agent.recovery"
+	evStep          = "agent.step"
+	evApproval      = "agent.approval"
+	evFeedback      = "agent.feedback"
+	evEvaluation    = "gen_ai.evaluation.result"
+)
+
+// hallucinationLabels are score labels that mean "a hallucination was found".
+var hallucinationLabels = map[string]bool{
+	"hallucinated": true, "hallucination": true, "fail": true, "failed": true, "true": true, "yes": true, "detected": true,
+}
+
+func strAttr(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+func numAttr(m pcommon.Map, k string) (float64, bool) {
+	v, ok := m.Get(k)
+	if !ok {
+		return 0, false
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		return f, f == f && f < 1e300 && f > -1e300
+	}
+	return 0, false
+}
+
+// isAgentEvent reports whether the connector reads the event.
+func isAgentEvent(name string) bool {
+	switch name {
+	case evHallucination, evRecovery, evStep, evApproval, evFeedback, evEvaluation:
+		return true
+	}
+	return false
+}
+
+// hasAgentEvents reports whether any event of s is one the connector reads.
+func hasAgentEvents(s ptrace.Span) bool {
+	for _, ev := range s.Events().All() {
+		if isAgentEvent(ev.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(*obs)) {
+	a := ev.Attributes()
+	sig := func(s signal, key string) {
+		if v := strAttr(a, key); v != "" {
+			fn(&obs{kind: obsSignal, sig: s, name: v, spanID: spanID, ts: ev.Timestamp()})
+		}
+	}
+	switch ev.Name() {
+	case evHallucination:
+		v := strAttr(a, agentspan.AttrHallucinationType)
+		if v == "" {
+			v = "unspecified"
+		}
+		fn(&obs{kind: obsSignal, sig: sigHallucination, name: v, spanID: spanID, ts: ev.Timestamp()})
+	case evRecovery:
+		sig(sigRecovery, agentspan.AttrRecoveryStrategy)
+	case evStep:
+		sig(sigStep, agentspan.AttrStepOutcome)
+	case evApproval:
+		sig(sigApproval, agentspan.AttrApprovalResult)
+	case evFeedback:
+		if f, ok := numAttr(a, agentspan.AttrFeedbackScore); ok {
+			fn(&obs{kind: obsFeedback, value: f, spanID: spanID, ts: ev.Timestamp()})
+		}
+	case evEvaluation:
+		name := strAttr(a, "gen_ai.evaluation.name")
+		lname := strings.ToLower(name)
+		switch {
+		case strings.Contains(lname, "hallucination"):
+			if hallucinationLabels[strings.ToLower(strAttr(a, "gen_ai.evaluation.score.label"))] {
+				fn(&obs{kind: obsSignal, sig: sigHallucination, name: name, spanID: spanID, ts: ev.Timestamp()})
+			}
+		case lname == "user_feedback" || lname == "feedback":
+			if f, ok := numAttr(a, "gen_ai.evaluation.score.value"); ok {
+				fn(&obs{kind: obsFeedback, value: f, spanID: spanID, ts: ev.Timestamp()})
+			}
+		}
+	}
+}

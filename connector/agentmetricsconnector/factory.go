@@ -1,0 +1,48 @@
+package agentmetricsconnector
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+
+	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadata"
+)
+
+// NewFactory returns the agentmetrics connector factory.
+func NewFactory() connector.Factory {
+	return connector.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		FlushInterval:          10 * time.Second,
+		AggregationTemporality: "cumulative",
+		Runs: RunsConfig{
+			MaxRuns:          100_000,
+			GracePeriod:      5 * time.Second,
+			TTL:              5 * time.Minute,
+			MaxPendingPerRun: 256,
+		},
+		CardinalityLimit: 2000,
+		MaxLabelLength:   128,
+		Exemplars:        ExemplarsConfig{Enabled: true, MaxPerDataPoint: 4},
+		ToolSelection: ToolSelection{
+			Window:           5 * time.Minute,
+			Baseline:         24 * time.Hour,
+			MinBaselineCalls: 100,
+			MinWindowCalls:   20,
+		},
+		ToolDurationBuckets: DefaultToolDurationBuckets,
+	}
+}
+
+func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
+	return newConnector(set, cfg.(*Config), next)
+}

@@ -1,0 +1,91 @@
+package agentmetricsconnector
+
+import "github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/series"
+
+// Metric names are written so that the collector's prometheus exporter,
+// with default settings, shows exactly the contract names in README.md
+// (it appends _total to monotonic sums and _seconds to histograms in "s",
+// and keeps names that already end with them).
+var (
+	requestDurationBuckets = []float64{0.5, 1, 2, 5, 10, 20, 60, 120, 180, 300}
+	modelLatencyBuckets    = []float64{0.1, 0.3, 0.5, 1, 2, 5, 10, 30, 60}
+	reasoningStepBuckets   = []float64{1, 2, 3, 5, 8, 12, 20}
+	toolCallsPerRunBuckets = []float64{0, 1, 2, 3, 5, 8, 12, 20}
+	runCostBuckets         = []float64{0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
+	feedbackBuckets        = []float64{-1, -0.5, 0, 0.25, 0.5, 0.75, 1, 2, 3, 4, 5}
+	// DefaultToolDurationBuckets are the default bounds of agent_tool_duration_seconds.
+	DefaultToolDurationBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+)
+
+// Label names (the contract).
+const (
+	lAgent    = "agent_id"
+	lStatus   = "status"
+	lModel    = "model"
+	lDir      = "direction"
+	lTool     = "tool_name"
+	lHType    = "hallucination_type"
+	lStrategy = "recovery_strategy"
+	lOutcome  = "outcome"
+	lResult   = "result"
+	lTaskType = "task_type"
+)
+
+// agentMetrics holds a handle per metric.
+type agentMetrics struct {
+	set *series.Set
+
+	requests, requestDuration                      *series.Metric
+	llmCalls, tokens, modelLatency, cost           *series.Metric
+	toolCalls, toolDuration, reasoningSteps        *series.Metric
+	toolCallsPerRun, hallucinations, recoveries    *series.Metric
+	stepOutcomes, approvals, selectionRatio, drift *series.Metric
+	tasks, runCost, feedback                       *series.Metric
+	genaiTokenUsage, genaiOpDuration               *series.Metric
+	genaiAgentDuration, genaiToolDuration          *series.Metric
+}
+
+func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentMetrics {
+	sum := func(name, unit, desc string, intv bool, labels ...string) *series.Metric {
+		return set.Register(series.Def{Name: name, Unit: unit, Description: desc, Type: series.Sum, Labels: labels, IntValues: intv})
+	}
+	hist := func(name, unit, desc string, bounds []float64, labels ...string) *series.Metric {
+		return set.Register(series.Def{Name: name, Unit: unit, Description: desc, Type: series.Histogram, Labels: labels, Bounds: bounds})
+	}
+	gauge := func(name, desc string, labels ...string) *series.Metric {
+		return set.Register(series.Def{Name: name, Description: desc, Type: series.Gauge, Labels: labels})
+	}
+	m := &agentMetrics{set: set}
+	// L1
+	m.requests = sum("agent_requests_total", "", "Agent runs, by outcome status.", true, lAgent, lStatus)
+	m.requestDuration = hist("agent_request_duration_seconds", "s", "End-to-end duration of an agent run.", requestDurationBuckets, lAgent)
+	// L2
+	m.llmCalls = sum("agent_llm_calls_total", "", "LLM inferences.", true, lAgent, lModel, lStatus)
+	m.tokens = sum("agent_tokens_consumed_total", "", "Tokens by direction: input (uncached), output, cache_read, cache_write; they add up to the total without double counting.", true, lAgent, lModel, lDir)
+	m.modelLatency = hist("agent_model_latency_seconds", "s", "Duration of one LLM inference.", modelLatencyBuckets, lAgent, lModel)
+	m.cost = sum("agent_cost_usd_total", "", "Cost of LLM calls in USD (models without a price are not counted).", false, lAgent, lModel)
+	// L3
+	m.toolCalls = sum("agent_tool_calls_total", "", "Tool executions, by status success, failure or timeout.", true, lAgent, lTool, lStatus)
+	m.toolDuration = hist("agent_tool_duration_seconds", "s", "Duration of one tool execution.", toolBuckets, lAgent, lTool)
+	m.reasoningSteps = hist("agent_reasoning_steps", "", "LLM calls per run (or the run's agent.run.total_steps).", reasoningStepBuckets, lAgent)
+	m.toolCallsPerRun = hist("agent_tool_calls_per_run", "", "Tool calls per run.", toolCallsPerRunBuckets, lAgent)
+	m.hallucinations = sum("agent_hallucination_total", "", "Detected hallucinations, by type.", true, lAgent, lHType)
+	m.recoveries = sum("agent_recovery_attempts_total", "", "Recovery attempts, by strategy.", true, lAgent, lStrategy)
+	m.stepOutcomes = sum("agent_step_outcomes_total", "", "Reasoning step outcomes.", true, lAgent, lOutcome)
+	m.approvals = sum("agent_approval_requests_total", "", "Human approval requests, by result.", true, lAgent, lResult)
+	m.selectionRatio = gauge("agent_tool_selection_ratio", "Each tool's share of the agent's tool calls over the sliding window.", lAgent, lTool)
+	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
+	// L4
+	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)
+	m.runCost = hist("agent_run_cost_usd", "", "Cost per run (task) in USD.", runCostBuckets, lAgent)
+	m.feedback = hist("agent_user_feedback_score", "", "User feedback scores.", feedbackBuckets, lAgent)
+	if genai {
+		m.genaiTokenUsage = hist("gen_ai.client.token.usage", "{token}", "GenAI semconv: tokens per operation.",
+			[]float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}, "gen_ai.request.model", "gen_ai.token.type", "gen_ai.operation.name")
+		m.genaiOpDuration = hist("gen_ai.client.operation.duration", "s", "GenAI semconv: duration of a GenAI operation.",
+			[]float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}, "gen_ai.request.model", "gen_ai.operation.name")
+		m.genaiAgentDuration = hist("gen_ai.invoke_agent.duration", "s", "Duration of an agent invocation.", requestDurationBuckets, "gen_ai.agent.name")
+		m.genaiToolDuration = hist("gen_ai.execute_tool.duration", "s", "Duration of a tool execution.", toolBuckets, "gen_ai.agent.name", "gen_ai.tool.name")
+	}
+	return m
+}
