@@ -22,7 +22,7 @@ METADATA_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard processor/*/metadata.ya
 GO_TEST_FLAGS ?= -count=1
 FUZZ_TIME    ?= 10s
 
-.PHONY: all run build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
+.PHONY: all run check-run build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
 
 all: build
 
@@ -62,7 +62,12 @@ build:
 
 ## run: build what is missing, then run the collector on $(CONFIG)
 run: build
+	@mkdir -p data
 	$(COLLECTOR) --config $(CONFIG)
+
+## check-run: 'make run' as a new user runs it (on free ports): it serves /metrics, health and OTLP
+check-run: build
+	@scripts/check-make-run.sh
 
 ## lint: gofmt, go vet, and 'otelcol-agent validate' on every collector config
 lint: build
@@ -87,7 +92,7 @@ fuzz:
 	    echo "fuzz $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$dir; done; done
 
 ## test: everything CI runs
-test: check-generated lint unit-test fuzz e2e-test
+test: check-generated lint unit-test fuzz e2e-test check-run
 
 ## bench: Go benchmarks of our components
 bench:
