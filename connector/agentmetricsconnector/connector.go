@@ -37,11 +37,13 @@ type agentConnector struct {
 	now       func() time.Time
 	instance  string
 
-	mu      sync.Mutex // guards everything below
-	metrics *agentMetrics
-	runs    *runStore
-	drift   map[string]*drift.Tracker
-	batch   batchState
+	mu       sync.Mutex // guards everything below
+	metrics  *agentMetrics
+	runs     *runStore
+	drift    map[string]*drift.Tracker
+	handles  *handleCache
+	interned map[string]string
+	batch    batchState
 
 	reasonAttrs map[string]metric.MeasurementOption
 	overflowMu  sync.Mutex
@@ -86,6 +88,8 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		instance:  instance,
 		runs:      newRunStore(cfg.Runs.MaxRuns),
 		drift:     map[string]*drift.Tracker{},
+		handles:   newHandleCache(4 * cfg.CardinalityLimit),
+		interned:  map[string]string{},
 		overflow:  map[string]int64{},
 		batch:     batchState{index: map[pcommon.SpanID]int{}},
 		stop:      make(chan struct{}),
@@ -107,6 +111,26 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	})
 	c.metrics = newAgentMetrics(set2, cfg.ToolDurationBuckets, cfg.GenAIMetrics)
 	return c, nil
+}
+
+// maxInterned bounds the intern table; past it, strings are copied per run.
+const maxInterned = 65536
+
+// intern returns a copy of s shared by every run that names it (agent ids,
+// service names and task labels repeat across runs; a per-run copy would
+// cost an allocation and its bytes for every in-flight run).
+func (c *agentConnector) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := c.interned[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(c.interned) < maxInterned {
+		c.interned[v] = v
+	}
+	return v
 }
 
 // countOverflow is called under mu; telemetry is recorded at flush.
@@ -235,14 +259,14 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		if evicted != nil {
 			c.closeRun(ctx, evictedID, evicted, "evicted", now)
 		}
-		r.serviceName = strings.Clone(st.services[idx[0]])
+		r.serviceName = c.intern(st.services[idx[0]])
 	}
 	if runIdx >= 0 && st.nodes[runIdx].Info.Kind == agentspan.KindRun {
 		c.updateRunSpan(r, st.spans[idx[runIdx]], st.nodes[runIdx].Info)
 	}
 	if r.agentID == "" {
 		if id := agentspan.RunAgentID(st.nodes, runIdx); id != "" {
-			r.agentID = strings.Clone(id)
+			r.agentID = c.intern(id)
 		}
 	}
 	for _, i := range idx {
@@ -295,9 +319,9 @@ func (c *agentConnector) updateRunSpan(r *run, s ptrace.Span, in *agentspan.Info
 	r.runStart, r.runEnd = s.StartTimestamp(), s.EndTimestamp()
 	r.runFailed = in.IsError
 	r.hasTotalSteps, r.totalSteps = in.HasTotalSteps, int32(in.RunTotalSteps)
-	r.taskType, r.taskOutcome = strings.Clone(in.TaskType), strings.Clone(in.TaskOutcome)
+	r.taskType, r.taskOutcome = c.intern(in.TaskType), c.intern(in.TaskOutcome)
 	if in.AgentID != "" {
-		r.agentID = strings.Clone(in.AgentID)
+		r.agentID = c.intern(in.AgentID)
 	}
 	r.agentFromRun = true
 }
@@ -387,20 +411,7 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 	ts := pcommon.NewTimestampFromTime(now)
 	switch o.kind {
 	case obsLLM:
-		status := "success"
-		if o.failed {
-			status = "failure"
-		}
-		m.llmCalls.Add(series.Key{agent, o.name, status}, 1, ts)
-		for d, dir := range [...]string{"input", "output", "cache_read", "cache_write"} {
-			if o.tokens[d] > 0 {
-				m.tokens.Add(series.Key{agent, o.name, dir}, float64(o.tokens[d]), ts)
-			}
-		}
-		m.modelLatency.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, o.ts)
-		if o.hasCost {
-			m.cost.Add(series.Key{agent, o.name}, o.cost, ts)
-		}
+		c.emitLLM(agent, traceID, o, ts)
 		if m.genaiTokenUsage != nil {
 			if o.tokens[0]+o.tokens[2]+o.tokens[3] > 0 {
 				m.genaiTokenUsage.Observe(series.Key{o.name, "input", "chat"}, float64(o.tokens[0]+o.tokens[2]+o.tokens[3]), traceID, o.spanID, o.ts)
@@ -411,8 +422,7 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 			m.genaiOpDuration.Observe(series.Key{o.name, "chat"}, o.value, traceID, o.spanID, o.ts)
 		}
 	case obsTool:
-		m.toolCalls.Add(series.Key{agent, o.name, o.status}, 1, ts)
-		m.toolDuration.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, o.ts)
+		c.emitTool(agent, traceID, o, ts)
 		if m.genaiToolDuration != nil {
 			m.genaiToolDuration.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, o.ts)
 		}
@@ -450,7 +460,7 @@ func (c *agentConnector) trackTool(agent, tool string, now time.Time) {
 	if len(tool) > c.cfg.MaxLabelLength {
 		tool = tool[:c.cfg.MaxLabelLength]
 	}
-	tr.Add(strings.Clone(tool), 1, now)
+	tr.Add(tool, 1, now)
 }
 
 // closeRun emits a run's run-level metrics (when its run span was seen)

@@ -9,6 +9,7 @@ package drift
 
 import (
 	"math"
+	"strings"
 	"time"
 )
 
@@ -66,7 +67,7 @@ func (tr *Tracker) Add(tool string, n int64, t time.Time) {
 	}
 	for i := len(tr.fine) - 1; i >= 0; i-- {
 		if tr.fine[i].start <= idx {
-			tr.fine[i].counts[tool] += n
+			addCount(tr.fine[i].counts, tool, n)
 			return
 		}
 	}
@@ -78,14 +79,14 @@ func (tr *Tracker) addCoarse(ns int64, tool string, n int64) {
 	idx := ns / tr.coarseWidth
 	for i := len(tr.coarse) - 1; i >= 0; i-- {
 		if tr.coarse[i].start == idx {
-			tr.coarse[i].counts[tool] += n
+			addCount(tr.coarse[i].counts, tool, n)
 			return
 		}
 		if tr.coarse[i].start < idx {
 			break
 		}
 	}
-	b := bucket{start: idx, counts: map[string]int64{tool: n}}
+	b := bucket{start: idx, counts: map[string]int64{strings.Clone(tool): n}}
 	// Keep coarse sorted (late data may be older than the newest bucket).
 	i := len(tr.coarse)
 	for i > 0 && tr.coarse[i-1].start > idx {
@@ -94,6 +95,16 @@ func (tr *Tracker) addCoarse(ns int64, tool string, n int64) {
 	tr.coarse = append(tr.coarse, bucket{})
 	copy(tr.coarse[i+1:], tr.coarse[i:])
 	tr.coarse[i] = b
+}
+
+// addCount adds n to counts[tool], copying tool only when it is a new key
+// (callers pass strings that alias span memory).
+func addCount(counts map[string]int64, tool string, n int64) {
+	if _, ok := counts[tool]; ok {
+		counts[tool] += n
+		return
+	}
+	counts[strings.Clone(tool)] = n
 }
 
 // advance folds fine buckets that left the window into the baseline and

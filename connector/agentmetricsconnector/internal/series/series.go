@@ -57,6 +57,7 @@ type exemplar struct {
 }
 
 type point struct {
+	m         *Metric
 	key       Key
 	start     pcommon.Timestamp
 	value     float64 // sum or gauge value, histogram sum
@@ -125,7 +126,7 @@ func (m *Metric) point(k Key, now pcommon.Timestamp) *point {
 }
 
 func (m *Metric) newPoint(k Key, now pcommon.Timestamp) *point {
-	p := &point{key: k, start: now}
+	p := &point{m: m, key: k, start: now}
 	if m.def.Type == Histogram {
 		p.buckets = make([]uint64, len(m.def.Bounds)+1)
 	}
@@ -148,7 +149,30 @@ func (m *Metric) Set(k Key, v float64, now pcommon.Timestamp) {
 
 // Observe records a histogram observation with an exemplar when traceID is set.
 func (m *Metric) Observe(k Key, v float64, traceID pcommon.TraceID, spanID pcommon.SpanID, now pcommon.Timestamp) {
-	p := m.point(k, now)
+	m.point(k, now).observe(v, traceID, spanID, now)
+}
+
+// Point is a handle on one series, so a caller that feeds the same series
+// many times pays the label hashing once.
+type Point = point
+
+// Handle returns the series for k (the overflow series past the limit).
+// A handle stays valid until Reset.
+func (m *Metric) Handle(k Key, now pcommon.Timestamp) *Point { return m.point(k, now) }
+
+// Add adds v to a sum series.
+func (p *point) Add(v float64) {
+	p.value += v
+	p.touched = true
+}
+
+// Observe records a histogram observation.
+func (p *point) Observe(v float64, traceID pcommon.TraceID, spanID pcommon.SpanID, ts pcommon.Timestamp) {
+	p.observe(v, traceID, spanID, ts)
+}
+
+func (p *point) observe(v float64, traceID pcommon.TraceID, spanID pcommon.SpanID, now pcommon.Timestamp) {
+	m := p.m
 	p.value += v
 	p.count++
 	i := 0
