@@ -251,6 +251,9 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 	}
 
 	r := c.runs.get(traceID)
+	if r == nil && c.feedbackByConversation(idx, traceID, now) {
+		return
+	}
 	if r == nil {
 		var evictedID pcommon.TraceID
 		var evicted *run
@@ -271,6 +274,9 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 	}
 	for _, i := range idx {
 		s, in := st.spans[i], &st.infos[i]
+		if r.conversationID == "" && in.ConversationID != "" {
+			r.conversationID = strings.Clone(in.ConversationID)
+		}
 		switch in.Kind {
 		case agentspan.KindLLM:
 			r.llmCalls++
@@ -305,6 +311,36 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		// Grace for late children, renewed by every span of the run.
 		r.deadline = now.Add(c.cfg.Runs.GracePeriod).UnixNano()
 	}
+}
+
+// feedbackByConversation handles a trace that is only feedback or signals
+// (no run, llm or tool span) of a conversation whose run already closed:
+// it is counted under that run's agent without opening a run. Reports
+// whether it did.
+func (c *agentConnector) feedbackByConversation(idx []int32, traceID pcommon.TraceID, now time.Time) bool {
+	st := &c.batch
+	agent := ""
+	for _, i := range idx {
+		in := &st.infos[i]
+		if in.Kind != agentspan.KindOther {
+			return false
+		}
+		if agent == "" && in.ConversationID != "" {
+			agent = c.runs.conversations[in.ConversationID]
+		}
+	}
+	if agent == "" {
+		return false
+	}
+	for _, i := range idx {
+		in := &st.infos[i]
+		a := agent
+		if in.AgentID != "" {
+			a = in.AgentID
+		}
+		c.spanObservations(st.spans[i], in, func(o *obs) { c.emit(a, traceID, o, now) })
+	}
+	return true
 }
 
 // updateRunSpan records the run span; an explicit run that encloses the
@@ -481,6 +517,9 @@ func (c *agentConnector) closeRun(ctx context.Context, traceID pcommon.TraceID, 
 		c.emitRun(agent, traceID, r, now)
 	}
 	c.runs.markDone(traceID, agent, now.UnixNano())
+	if r.conversationID != "" {
+		c.runs.rememberConversation(r.conversationID, agent)
+	}
 	c.telemetry.ConnectorAgentmetricsRunsActive.Add(ctx, -1)
 	c.telemetry.ConnectorAgentmetricsRunsClosed.Add(ctx, 1, c.reasonAttrs[reason])
 }

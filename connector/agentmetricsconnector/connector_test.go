@@ -282,3 +282,22 @@ func TestDriftDetectsCollapsedTool(t *testing.T) {
 	assert.Equal(t, 0.0, v.gauge["agent_tool_selection_ratio"]["agent_id=support,tool_name=process_refund"])
 	assert.False(t, math.IsNaN(d))
 }
+
+func TestFeedbackInAnotherTraceByConversation(t *testing.T) {
+	h := newHarness(t, nil)
+	td, ss := batchOf()
+	mkSpan(ss, 1, 1, 0, "invoke_agent a", 0, 1e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "helper", "gen_ai.conversation.id": "conv-7"})
+	h.consume(td)
+	h.advance(time.Minute)
+	h.flush()
+	// The user rates the answer an hour later, from another service, in a new trace.
+	h.advance(time.Hour)
+	td, ss = batchOf()
+	mkSpan(ss, 2, 1, 0, "POST /feedback", 0, 1, map[string]any{"gen_ai.conversation.id": "conv-7", "agent.feedback.score": 4})
+	h.consume(td)
+	v := h.flush()
+	n, sum := v.histCountSum("agent_user_feedback_score", "agent_id=helper")
+	assert.EqualValues(t, 1, n)
+	assert.Equal(t, 4.0, sum)
+	assert.Empty(t, h.c.runs.runs, "feedback alone opens no run")
+}

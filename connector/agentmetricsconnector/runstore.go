@@ -47,6 +47,8 @@ type run struct {
 	serviceName string // fallback agent id
 	taskType    string
 	taskOutcome string
+	// conversationID links feedback that arrives in another trace.
+	conversationID string
 
 	runSpanID     pcommon.SpanID
 	runStart      pcommon.Timestamp
@@ -83,6 +85,22 @@ type runStore struct {
 	done      map[pcommon.TraceID]completed
 	doneOrder []pcommon.TraceID
 	doneHead  int
+
+	// conversations maps a closed run's conversation id to its agent id
+	// (bounded by maxRuns, oldest forgotten first).
+	conversations     map[string]string
+	conversationOrder []string
+}
+
+func (s *runStore) rememberConversation(conv, agent string) {
+	if _, ok := s.conversations[conv]; !ok {
+		s.conversationOrder = append(s.conversationOrder, conv)
+	}
+	s.conversations[conv] = agent
+	for len(s.conversations) > s.maxRuns && len(s.conversationOrder) > 0 {
+		delete(s.conversations, s.conversationOrder[0])
+		s.conversationOrder = s.conversationOrder[1:]
+	}
 }
 
 type queued struct {
@@ -91,7 +109,7 @@ type queued struct {
 }
 
 func newRunStore(maxRuns int) *runStore {
-	return &runStore{runs: map[pcommon.TraceID]*run{}, maxRuns: maxRuns, done: map[pcommon.TraceID]completed{}}
+	return &runStore{runs: map[pcommon.TraceID]*run{}, maxRuns: maxRuns, done: map[pcommon.TraceID]completed{}, conversations: map[string]string{}}
 }
 
 // get returns the run of a trace, or nil.
