@@ -110,15 +110,25 @@ type Ports struct {
 	Telemetry                              string
 }
 
-// NewPorts picks free loopback addresses for every listener of config/default.yaml.
+// NewPorts picks free loopback addresses for every listener of
+// config/default.yaml. The listeners are held open together until all are
+// picked, so the kernel cannot hand the same port out twice.
 func NewPorts(t testing.TB) Ports {
-	return Ports{
-		OTLPGRPC:   FreeAddr(t),
-		OTLPHTTP:   FreeAddr(t),
-		Prometheus: FreeAddr(t),
-		Health:     FreeAddr(t),
-		Telemetry:  FreeAddr(t),
+	t.Helper()
+	var ls []net.Listener
+	addr := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		return l.Addr().String()
 	}
+	p := Ports{OTLPGRPC: addr(), OTLPHTTP: addr(), Prometheus: addr(), Health: addr(), Telemetry: addr()}
+	for _, l := range ls {
+		l.Close()
+	}
+	return p
 }
 
 // Env returns the environment variables config/default.yaml reads for these ports.
