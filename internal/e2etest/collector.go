@@ -108,6 +108,8 @@ type Collector struct {
 type Ports struct {
 	OTLPGRPC, OTLPHTTP, Prometheus, Health string
 	Telemetry                              string
+	// Spare is free too and distinct from the others (for a test's own listener).
+	Spare string
 }
 
 // NewPorts picks free loopback addresses for every listener of
@@ -124,7 +126,7 @@ func NewPorts(t testing.TB) Ports {
 		ls = append(ls, l)
 		return l.Addr().String()
 	}
-	p := Ports{OTLPGRPC: addr(), OTLPHTTP: addr(), Prometheus: addr(), Health: addr(), Telemetry: addr()}
+	p := Ports{OTLPGRPC: addr(), OTLPHTTP: addr(), Prometheus: addr(), Health: addr(), Telemetry: addr(), Spare: addr()}
 	for _, l := range ls {
 		l.Close()
 	}

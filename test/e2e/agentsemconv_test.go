@@ -140,7 +140,7 @@ func TestAuditConfigKeepsContentOnlyInTheAuditFile(t *testing.T) {
 	env := ports.Env()
 	env["OTELCOL_AGENT_TRACE_FILE"] = traceFile
 	env["OTELCOL_AGENT_AUDIT_FILE"] = auditFile
-	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = e2etest.FreeAddr(t) // nothing listens: the forward just retries
+	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = ports.Spare // nothing listens: the forward just retries
 	e2etest.Start(t, []string{"config/audit-content.yaml"}, env, ports.Health)
 
 	id := sendAgentRun(t, ports.OTLPGRPC)
