@@ -26,6 +26,12 @@ const benchRuns = 100 // about 1,075 spans a batch
 func withFreshTraceIDs(tmpl ptrace.Traces, iter int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	tmpl.CopyTo(td)
+	setGeneration(td, iter)
+	return td
+}
+
+// setGeneration stamps iter into every trace id of td (in place).
+func setGeneration(td ptrace.Traces, iter int) {
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
@@ -35,7 +41,6 @@ func withFreshTraceIDs(tmpl ptrace.Traces, iter int) ptrace.Traces {
 			}
 		}
 	}
-	return td
 }
 
 func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
@@ -58,9 +63,16 @@ func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
 		if err := c.ConsumeTraces(ctx, batches[i%distinct]); err != nil {
 			b.Fatal(err)
 		}
-		if closeRuns != nil && i%distinct == distinct-1 {
+		if i%distinct == distinct-1 {
+			// New trace ids for the next round: every batch opens new runs,
+			// as a live stream does (never the late-span path).
 			b.StopTimer()
-			closeRuns(i)
+			if closeRuns != nil {
+				closeRuns(i)
+			}
+			for j := range batches {
+				setGeneration(batches[j], i+1+j)
+			}
 			b.StartTimer()
 		}
 	}

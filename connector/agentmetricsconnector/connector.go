@@ -42,6 +42,7 @@ type agentConnector struct {
 	runs     *runStore
 	drift    map[string]*drift.Tracker
 	handles  *handleCache
+	prices   map[string]*pricing.Entry // model -> price (nil: unknown), under mu
 	interned map[string]string
 	batch    batchState
 
@@ -90,6 +91,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		drift:     map[string]*drift.Tracker{},
 		handles:   newHandleCache(4 * cfg.CardinalityLimit),
 		interned:  map[string]string{},
+		prices:    map[string]*pricing.Entry{},
 		overflow:  map[string]int64{},
 		batch:     batchState{index: map[pcommon.SpanID]int{}},
 		stop:      make(chan struct{}),
@@ -242,7 +244,7 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 			if agent == "" {
 				agent = done.agentID
 			}
-			c.spanObservations(st.spans[i], in, func(o *obs) { c.emit(agent, traceID, o, now) })
+			c.spanObservations(st.spans[i], in, func(o obs) { c.emit(agent, traceID, &o, now) })
 		}
 		if late > 0 {
 			c.telemetry.ConnectorAgentmetricsSpansLate.Add(ctx, late)
@@ -280,10 +282,6 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		switch in.Kind {
 		case agentspan.KindLLM:
 			r.llmCalls++
-			if cost, ok := c.costOf(in); ok {
-				r.costUSD += cost
-				r.hasCost = true
-			}
 		case agentspan.KindTool:
 			r.toolCalls++
 		}
@@ -293,12 +291,16 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		if agent == "" && r.agentFromRun {
 			agent = r.agentID
 		}
-		c.spanObservations(s, in, func(o *obs) {
+		c.spanObservations(s, in, func(o obs) {
+			if o.hasCost {
+				r.costUSD += o.cost
+				r.hasCost = true
+			}
 			if agent != "" {
-				c.emit(agent, traceID, o, now)
+				c.emit(agent, traceID, &o, now)
 				return
 			}
-			c.hold(ctx, r, o)
+			c.hold(ctx, r, &o)
 		})
 	}
 	if r.agentFromRun && len(r.pending) > 0 {
@@ -338,7 +340,7 @@ func (c *agentConnector) feedbackByConversation(idx []int32, traceID pcommon.Tra
 		if in.AgentID != "" {
 			a = in.AgentID
 		}
-		c.spanObservations(st.spans[i], in, func(o *obs) { c.emit(a, traceID, o, now) })
+		c.spanObservations(st.spans[i], in, func(o obs) { c.emit(a, traceID, &o, now) })
 	}
 	return true
 }
@@ -370,8 +372,15 @@ func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {
 	if t.Has&(agentspan.HasInput|agentspan.HasOutput) == 0 {
 		return 0, false
 	}
-	e, ok := c.pricer.Lookup(in.Model)
+	e, ok := c.prices[in.Model]
 	if !ok {
+		// Memoised under mu in a plain map: cheaper than the Pricer's sync.Map.
+		e, _ = c.pricer.Lookup(in.Model)
+		if len(c.prices) < maxInterned {
+			c.prices[strings.Clone(in.Model)] = e
+		}
+	}
+	if e == nil {
 		return 0, false
 	}
 	return e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}), true
@@ -383,7 +392,7 @@ func hasSignals(in *agentspan.Info) bool {
 
 // spanObservations calls fn for every observation the span carries.
 // The obs passed to fn aliases span memory; hold() clones what it keeps.
-func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn func(*obs)) {
+func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn func(obs)) {
 	var o obs
 	switch in.Kind {
 	case agentspan.KindLLM:
@@ -394,13 +403,13 @@ func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn 
 			o.name = "unknown"
 		}
 		o.cost, o.hasCost = c.costOf(in)
-		fn(&o)
+		fn(o)
 	case agentspan.KindTool:
 		o = obs{kind: obsTool, name: in.ToolName, status: in.ToolStatus, spanID: s.SpanID(), ts: s.EndTimestamp(), value: spanSeconds(s)}
 		if o.name == "" {
 			o.name = "unknown"
 		}
-		fn(&o)
+		fn(o)
 	}
 	for _, sg := range [...]struct {
 		sig signal
@@ -408,12 +417,12 @@ func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn 
 	}{{sigHallucination, in.HallucinationType}, {sigRecovery, in.RecoveryStrategy}, {sigStep, in.StepOutcome}, {sigApproval, in.ApprovalResult}} {
 		if sg.v != "" {
 			o = obs{kind: obsSignal, sig: sg.sig, name: sg.v, spanID: s.SpanID(), ts: s.EndTimestamp()}
-			fn(&o)
+			fn(o)
 		}
 	}
 	if in.HasFeedback {
 		o = obs{kind: obsFeedback, value: in.FeedbackScore, spanID: s.SpanID(), ts: s.EndTimestamp()}
-		fn(&o)
+		fn(o)
 	}
 	for _, ev := range s.Events().All() {
 		if isAgentEvent(ev.Name()) {

@@ -176,11 +176,9 @@ const (
 
 // Extractor turns spans into Info. It is safe for concurrent use.
 type Extractor struct {
-	keys map[string]keyRole
-	// maybeKey[first byte] has bit len(key) set for every key in keys
-	// (lengths >= 63 share bit 63): most attribute keys of a span are
-	// rejected by it without hashing.
-	maybeKey  [256]uint64
+	// user holds the keys of user attribute mappings; built-in keys are
+	// answered by builtinKeyRole (keys_switch.go).
+	user      map[string]keyRole
 	rules     []Rule
 	maxTokens int64
 	cache     map[string]CacheAccounting
@@ -193,24 +191,18 @@ func NewExtractor(s Settings) *Extractor {
 	if mt <= 0 {
 		mt = DefaultMaxTokensPerCall
 	}
-	e := &Extractor{keys: buildKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
-	for k := range e.keys {
-		if k != "" {
-			e.maybeKey[k[0]] |= lenBit(k)
-		}
-	}
-	return e
+	return &Extractor{user: userKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
 }
 
-func lenBit(k string) uint64 { return 1 << min(len(k), 63) }
-
-// lookup is keys[k] behind the cheap length/first-byte filter.
+// lookup finds the role of an attribute key: user mappings first (they
+// override a built-in key they name), then the built-in table.
 func (e *Extractor) lookup(k string) (keyRole, bool) {
-	if k == "" || e.maybeKey[k[0]]&lenBit(k) == 0 {
-		return keyRole{}, false
+	if len(e.user) > 0 {
+		if kr, ok := e.user[k]; ok {
+			return kr, true
+		}
 	}
-	kr, ok := e.keys[k]
-	return kr, ok
+	return builtinKeyRole(k)
 }
 
 // DefaultExtractor has no user rules.
