@@ -155,7 +155,7 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "traceloop.span.kind":
 		return keyRole{role: roleTraceloopKind, prio: 0}, true
 	case "traceloop.workflow.name":
-		return keyRole{role: roleTraceloopWorkflow, prio: 0}, true
+		return keyRole{role: roleAgentID, prio: 6}, true
 	}
 	return keyRole{}, false
 }
