@@ -1,0 +1,396 @@
+// Package agentsim emulates a fleet of AI agents sending OTLP traces through
+// the OpenTelemetry Go SDK: runs of LLM calls and tool calls in the seed's
+// agent.* convention, the OpenTelemetry GenAI semconv or OpenInference, with
+// scenarios (error, latency, cost, tool failure, hallucination spikes and
+// the tool-selection drift incident) that start at chosen times. It is
+// deterministic for a seed and counts exactly what it sent.
+package agentsim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Scenario names.
+const (
+	Steady             = "steady"
+	ErrorSpike         = "error_spike"
+	LatencySpike       = "latency_spike"
+	TokenCostSpike     = "token_cost_spike"
+	ToolFailureSpike   = "tool_failure_spike"
+	HallucinationSpike = "hallucination_spike"
+	ToolSelectionDrift = "tool_selection_drift"
+)
+
+// Scenarios lists every scenario name.
+var Scenarios = []string{Steady, ErrorSpike, LatencySpike, TokenCostSpike, ToolFailureSpike, HallucinationSpike, ToolSelectionDrift}
+
+// Conventions the simulator can write.
+const (
+	ConvSeed          = "seed"
+	ConvGenAI         = "genai"
+	ConvOpenInference = "openinference"
+)
+
+// ScenarioAt starts a scenario after a delay from the start of the run.
+type ScenarioAt struct {
+	Name  string
+	Start time.Duration
+}
+
+// ParseScenario reads "name" or "name@90s".
+func ParseScenario(s string) (ScenarioAt, error) {
+	name, at, found := strings.Cut(s, "@")
+	sc := ScenarioAt{Name: name}
+	if found {
+		d, err := time.ParseDuration(at)
+		if err != nil {
+			return sc, fmt.Errorf("scenario %q: start: %w", s, err)
+		}
+		sc.Start = d
+	}
+	for _, n := range Scenarios {
+		if n == name {
+			return sc, nil
+		}
+	}
+	return sc, fmt.Errorf("scenario %q: unknown (one of %s)", name, strings.Join(Scenarios, ", "))
+}
+
+// Config of a simulation.
+type Config struct {
+	Agents      []string
+	Models      []string
+	Conventions []string
+	Seed        uint64
+	Scenarios   []ScenarioAt
+}
+
+// Totals is exactly what was sent, for tests to compare with.
+type Totals struct {
+	Runs           int                       `json:"runs"`
+	Requests       map[string]map[string]int `json:"requests"`        // agent -> status -> n
+	LLMCalls       map[string]int            `json:"llm_calls"`       // agent -> n
+	InputTokens    map[string]int64          `json:"input_tokens"`    // agent -> n
+	OutputTokens   map[string]int64          `json:"output_tokens"`   // agent -> n
+	ToolCalls      map[string]map[string]int `json:"tool_calls"`      // agent -> "tool/status" -> n
+	ReasoningSteps map[string]int            `json:"reasoning_steps"` // agent -> sum over runs
+	Hallucinations map[string]int            `json:"hallucinations"`  // agent -> n
+}
+
+func newTotals() *Totals {
+	return &Totals{
+		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{},
+		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
+		Hallucinations: map[string]int{},
+	}
+}
+
+// Sim generates runs. Safe for concurrent use.
+type Sim struct {
+	cfg    Config
+	tracer trace.Tracer
+	mu     sync.Mutex
+	rnd    *rand.Rand
+	totals *Totals
+	n      int
+}
+
+// New creates a simulator emitting through tracer.
+func New(cfg Config, tracer trace.Tracer) *Sim {
+	if len(cfg.Agents) == 0 {
+		cfg.Agents = []string{"support-agent"}
+	}
+	if len(cfg.Models) == 0 {
+		cfg.Models = []string{"gpt-4o-mini"}
+	}
+	if len(cfg.Conventions) == 0 {
+		cfg.Conventions = []string{ConvSeed}
+	}
+	return &Sim{cfg: cfg, tracer: tracer, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), totals: newTotals()}
+}
+
+// active reports which scenarios are on at elapsed.
+func (s *Sim) active(elapsed time.Duration) map[string]bool {
+	on := map[string]bool{}
+	for _, sc := range s.cfg.Scenarios {
+		if elapsed >= sc.Start {
+			on[sc.Name] = true
+		}
+	}
+	return on
+}
+
+// plan is one run, decided under the lock so the sequence is deterministic.
+type plan struct {
+	agent, conv string
+	failed      bool
+	llm         []llmCall
+	tools       []toolCall
+	latency     float64
+}
+
+type llmCall struct {
+	model         string
+	in, out       int64
+	hallucination bool
+	dur           time.Duration
+}
+
+type toolCall struct {
+	name   string
+	status string
+	dur    time.Duration
+}
+
+func (s *Sim) plan(elapsed time.Duration) plan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	on := s.active(elapsed)
+	r := s.rnd
+	p := plan{agent: s.cfg.Agents[s.n%len(s.cfg.Agents)], conv: s.cfg.Conventions[(s.n/len(s.cfg.Agents))%len(s.cfg.Conventions)], latency: 1}
+	s.n++
+	if on[LatencySpike] {
+		p.latency = 5
+	}
+	p.failed = r.Float64() < map[bool]float64{false: 0.01, true: 0.30}[on[ErrorSpike]]
+	steps := 2 + r.IntN(3)
+	for range steps {
+		c := llmCall{model: s.cfg.Models[r.IntN(len(s.cfg.Models))], in: int64(200 + r.IntN(1800)), out: int64(20 + r.IntN(400)),
+			dur: time.Duration(float64(300+r.IntN(1500))*p.latency) * time.Millisecond}
+		if on[TokenCostSpike] {
+			c.in, c.out = c.in*10, c.out*10
+		}
+		c.hallucination = r.Float64() < map[bool]float64{false: 0.0, true: 0.30}[on[HallucinationSpike]]
+		p.llm = append(p.llm, c)
+	}
+	// The refund agent's flow: look the order up, then refund it. In the
+	// 3:14 AM incident the agent stops choosing process_refund and picks
+	// return_unable_to_process instead; every call succeeds.
+	second := "process_refund"
+	if on[ToolSelectionDrift] {
+		second = "return_unable_to_process"
+	}
+	failP := map[bool]float64{false: 0.02, true: 0.40}[on[ToolFailureSpike]]
+	for _, name := range []string{"lookup_order", second} {
+		tc := toolCall{name: name, status: "success", dur: time.Duration(float64(50+r.IntN(400))*p.latency) * time.Millisecond}
+		if !on[ToolSelectionDrift] && r.Float64() < failP {
+			tc.status = "failure"
+		}
+		p.tools = append(p.tools, tc)
+	}
+	return p
+}
+
+// Run emits one agent run ending now, elapsed after the simulation start.
+func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
+	p := s.plan(elapsed)
+	total := time.Duration(0)
+	for _, c := range p.llm {
+		total += c.dur
+	}
+	for _, t := range p.tools {
+		total += t.dur
+	}
+	end := time.Now()
+	start := end.Add(-total - 10*time.Millisecond)
+	runCtx, run := s.tracer.Start(ctx, runName(p), trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(runAttrs(p)...))
+	t := start.Add(5 * time.Millisecond)
+	ti := 0
+	for i, c := range p.llm {
+		_, sp := s.tracer.Start(runCtx, llmName(p.conv, c.model), trace.WithTimestamp(t), trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(llmAttrs(p.conv, c, i)...))
+		t = t.Add(c.dur)
+		sp.End(trace.WithTimestamp(t))
+		if ti < len(p.tools) && i < len(p.llm)-1 { // tools between LLM calls, as siblings
+			tc := p.tools[ti]
+			ti++
+			_, ts := s.tracer.Start(runCtx, toolName(p.conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(p.conv, tc)...))
+			if tc.status != "success" {
+				ts.SetStatus(codes.Error, "tool failed")
+			}
+			t = t.Add(tc.dur)
+			ts.End(trace.WithTimestamp(t))
+		}
+	}
+	for ; ti < len(p.tools); ti++ {
+		tc := p.tools[ti]
+		_, ts := s.tracer.Start(runCtx, toolName(p.conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(p.conv, tc)...))
+		if tc.status != "success" {
+			ts.SetStatus(codes.Error, "tool failed")
+		}
+		t = t.Add(tc.dur)
+		ts.End(trace.WithTimestamp(t))
+	}
+	if p.failed {
+		run.SetStatus(codes.Error, "agent run failed")
+	}
+	run.End(trace.WithTimestamp(t.Add(5 * time.Millisecond)))
+	s.count(p)
+}
+
+func (s *Sim) count(p plan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tt := s.totals
+	tt.Runs++
+	status := "success"
+	if p.failed {
+		status = "failure"
+	}
+	if tt.Requests[p.agent] == nil {
+		tt.Requests[p.agent] = map[string]int{}
+		tt.ToolCalls[p.agent] = map[string]int{}
+	}
+	tt.Requests[p.agent][status]++
+	tt.ReasoningSteps[p.agent] += len(p.llm)
+	for _, c := range p.llm {
+		tt.LLMCalls[p.agent]++
+		tt.InputTokens[p.agent] += c.in
+		tt.OutputTokens[p.agent] += c.out
+		if c.hallucination {
+			tt.Hallucinations[p.agent]++
+		}
+	}
+	for _, tc := range p.tools {
+		tt.ToolCalls[p.agent][tc.name+"/"+tc.status]++
+	}
+}
+
+// Totals returns a copy of what was sent so far.
+func (s *Sim) Totals() Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := *newTotals()
+	out.Runs = s.totals.Runs
+	for a, m := range s.totals.Requests {
+		out.Requests[a] = copyMap(m)
+	}
+	for a, m := range s.totals.ToolCalls {
+		out.ToolCalls[a] = copyMap(m)
+	}
+	for a, v := range s.totals.LLMCalls {
+		out.LLMCalls[a] = v
+	}
+	for a, v := range s.totals.InputTokens {
+		out.InputTokens[a] = v
+	}
+	for a, v := range s.totals.OutputTokens {
+		out.OutputTokens[a] = v
+	}
+	for a, v := range s.totals.ReasoningSteps {
+		out.ReasoningSteps[a] = v
+	}
+	for a, v := range s.totals.Hallucinations {
+		out.Hallucinations[a] = v
+	}
+	return out
+}
+
+func copyMap[K comparable, V any](m map[K]V) map[K]V {
+	o := make(map[K]V, len(m))
+	for k, v := range m {
+		o[k] = v
+	}
+	return o
+}
+
+// Summary is a one-line description of the totals for the progress line.
+func (t Totals) Summary() string {
+	agents := make([]string, 0, len(t.Requests))
+	for a := range t.Requests {
+		agents = append(agents, a)
+	}
+	sort.Strings(agents)
+	req, llm := 0, 0
+	for _, a := range agents {
+		for _, n := range t.Requests[a] {
+			req += n
+		}
+		llm += t.LLMCalls[a]
+	}
+	return fmt.Sprintf("runs=%d llm_calls=%d agents=%d", req, llm, len(agents))
+}
+
+func runName(p plan) string {
+	switch p.conv {
+	case ConvGenAI:
+		return "invoke_agent " + p.agent
+	case ConvOpenInference:
+		return p.agent
+	}
+	return "agent.request"
+}
+
+func runAttrs(p plan) []attribute.KeyValue {
+	switch p.conv {
+	case ConvGenAI:
+		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", p.agent)}
+	case ConvOpenInference:
+		return []attribute.KeyValue{attribute.String("openinference.span.kind", "AGENT"), attribute.String("agent.name", p.agent)}
+	}
+	return []attribute.KeyValue{attribute.String("agent.agent.id", p.agent)}
+}
+
+func llmName(conv, model string) string {
+	switch conv {
+	case ConvGenAI:
+		return "chat " + model
+	case ConvOpenInference:
+		return "ChatCompletion"
+	}
+	return "agent.llm.reasoning"
+}
+
+func llmAttrs(conv string, c llmCall, step int) []attribute.KeyValue {
+	var a []attribute.KeyValue
+	switch conv {
+	case ConvGenAI:
+		a = []attribute.KeyValue{attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.provider.name", "openai"),
+			attribute.String("gen_ai.request.model", c.model), attribute.Int64("gen_ai.usage.input_tokens", c.in),
+			attribute.Int64("gen_ai.usage.output_tokens", c.out),
+			attribute.String("gen_ai.input.messages", `[{"role":"user","parts":[{"type":"text","content":"please refund order 1234"}]}]`)}
+	case ConvOpenInference:
+		a = []attribute.KeyValue{attribute.String("openinference.span.kind", "LLM"), attribute.String("llm.model_name", c.model),
+			attribute.String("llm.provider", "openai"), attribute.Int64("llm.token_count.prompt", c.in), attribute.Int64("llm.token_count.completion", c.out),
+			attribute.String("input.value", "please refund order 1234")}
+	default:
+		a = []attribute.KeyValue{attribute.String("agent.model.name", c.model), attribute.Int64("agent.llm.tokens.input", c.in),
+			attribute.Int64("agent.llm.tokens.output", c.out), attribute.Int("agent.reasoning.step", step+1)}
+	}
+	if c.hallucination {
+		a = append(a, attribute.String("agent.hallucination.type", "fabricated_fact"))
+	}
+	return a
+}
+
+func toolName(conv, tool string) string {
+	switch conv {
+	case ConvGenAI:
+		return "execute_tool " + tool
+	case ConvOpenInference:
+		return tool
+	}
+	return "agent.tool.execute"
+}
+
+func toolAttrs(conv string, tc toolCall) []attribute.KeyValue {
+	switch conv {
+	case ConvGenAI:
+		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", tc.name)}
+	case ConvOpenInference:
+		return []attribute.KeyValue{attribute.String("openinference.span.kind", "TOOL"), attribute.String("tool.name", tc.name),
+			attribute.String("tool.parameters", `{"order_id":"1234"}`)}
+	}
+	return []attribute.KeyValue{attribute.String("agent.tool.name", tc.name), attribute.String("agent.tool.status", tc.status)}
+}
