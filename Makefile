@@ -22,7 +22,7 @@ METADATA_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard processor/*/metadata.ya
 GO_TEST_FLAGS ?= -count=1
 FUZZ_TIME    ?= 10s
 
-.PHONY: all run check-run build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
+.PHONY: all run check-run deps check-alerting build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
 
 all: build
 
@@ -91,8 +91,16 @@ fuzz:
 	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); do \
 	    echo "fuzz $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$dir; done; done
 
+## deps: install the real backends the tests use (Debian prometheus, prometheus-alertmanager)
+deps:
+	@scripts/install-test-deps.sh
+
+## check-alerting: promtool and amtool on the rules, their unit tests and the routing
+check-alerting:
+	@scripts/check-alerting.sh 2>&1 | grep -v '^Warning: --config.file flag overrides'
+
 ## test: everything CI runs
-test: check-generated lint unit-test fuzz e2e-test check-run
+test: deps check-generated lint unit-test fuzz e2e-test check-run check-alerting
 
 ## bench: Go benchmarks of our components
 bench:
