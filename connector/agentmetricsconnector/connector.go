@@ -459,17 +459,17 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 		c.emitLLM(agent, traceID, o, ts)
 		if m.genaiTokenUsage != nil {
 			if o.tokens[0]+o.tokens[2]+o.tokens[3] > 0 {
-				m.genaiTokenUsage.Observe(series.Key{o.name, "input", "chat"}, float64(o.tokens[0]+o.tokens[2]+o.tokens[3]), traceID, o.spanID, o.ts)
+				m.genaiTokenUsage.Observe(series.Key{o.name, "input", "chat"}, float64(o.tokens[0]+o.tokens[2]+o.tokens[3]), traceID, o.spanID, ts)
 			}
 			if o.tokens[1] > 0 {
-				m.genaiTokenUsage.Observe(series.Key{o.name, "output", "chat"}, float64(o.tokens[1]), traceID, o.spanID, o.ts)
+				m.genaiTokenUsage.Observe(series.Key{o.name, "output", "chat"}, float64(o.tokens[1]), traceID, o.spanID, ts)
 			}
-			m.genaiOpDuration.Observe(series.Key{o.name, "chat"}, o.value, traceID, o.spanID, o.ts)
+			m.genaiOpDuration.Observe(series.Key{o.name, "chat"}, o.value, traceID, o.spanID, ts)
 		}
 	case obsTool:
 		c.emitTool(agent, traceID, o, ts)
 		if m.genaiToolDuration != nil {
-			m.genaiToolDuration.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, o.ts)
+			m.genaiToolDuration.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, ts)
 		}
 		c.trackTool(agent, o.name, now)
 	case obsSignal:
@@ -484,7 +484,7 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 			m.approvals.Add(series.Key{agent, o.name}, 1, ts)
 		}
 	case obsFeedback:
-		m.feedback.Observe(series.Key{agent}, o.value, traceID, o.spanID, o.ts)
+		m.feedback.Observe(series.Key{agent}, o.value, traceID, o.spanID, ts)
 	}
 }
 
@@ -546,15 +546,15 @@ func (c *agentConnector) emitRun(agent string, traceID pcommon.TraceID, r *run, 
 	if r.runEnd > r.runStart {
 		dur = float64(r.runEnd-r.runStart) / 1e9
 	}
-	m.requestDuration.Observe(series.Key{agent}, dur, traceID, r.runSpanID, r.runEnd)
+	m.requestDuration.Observe(series.Key{agent}, dur, traceID, r.runSpanID, ts)
 	steps := int64(r.llmCalls)
 	if r.hasTotalSteps {
 		steps = int64(r.totalSteps)
 	}
-	m.reasoningSteps.Observe(series.Key{agent}, float64(steps), traceID, r.runSpanID, r.runEnd)
-	m.toolCallsPerRun.Observe(series.Key{agent}, float64(r.toolCalls), traceID, r.runSpanID, r.runEnd)
+	m.reasoningSteps.Observe(series.Key{agent}, float64(steps), traceID, r.runSpanID, ts)
+	m.toolCallsPerRun.Observe(series.Key{agent}, float64(r.toolCalls), traceID, r.runSpanID, ts)
 	if r.hasCost {
-		m.runCost.Observe(series.Key{agent}, r.costUSD, traceID, r.runSpanID, r.runEnd)
+		m.runCost.Observe(series.Key{agent}, r.costUSD, traceID, r.runSpanID, ts)
 	}
 	outcome := r.taskOutcome
 	if outcome == "" {
@@ -569,7 +569,7 @@ func (c *agentConnector) emitRun(agent string, traceID pcommon.TraceID, r *run, 
 	}
 	m.tasks.Add(series.Key{agent, taskType, outcome}, 1, ts)
 	if m.genaiAgentDuration != nil {
-		m.genaiAgentDuration.Observe(series.Key{agent}, dur, traceID, r.runSpanID, r.runEnd)
+		m.genaiAgentDuration.Observe(series.Key{agent}, dur, traceID, r.runSpanID, ts)
 	}
 }
 

@@ -89,7 +89,7 @@ func (c *agentConnector) emitLLM(agent string, traceID pcommon.TraceID, o *obs, 
 	if h.latency == nil {
 		h.latency = m.modelLatency.Handle(series.Key{agent, o.name}, ts)
 	}
-	h.latency.Observe(o.value, traceID, o.spanID, o.ts)
+	h.latency.Observe(o.value, traceID, o.spanID, ts)
 	if o.hasCost {
 		if h.cost == nil {
 			h.cost = m.cost.Handle(series.Key{agent, o.name}, ts)
@@ -110,5 +110,5 @@ func (c *agentConnector) emitTool(agent string, traceID pcommon.TraceID, o *obs,
 	if h.duration == nil {
 		h.duration = m.toolDuration.Handle(series.Key{agent, o.name}, ts)
 	}
-	h.duration.Observe(o.value, traceID, o.spanID, o.ts)
+	h.duration.Observe(o.value, traceID, o.spanID, ts)
 }

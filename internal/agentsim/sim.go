@@ -85,13 +85,14 @@ type Totals struct {
 	ToolCalls      map[string]map[string]int `json:"tool_calls"`      // agent -> "tool/status" -> n
 	ReasoningSteps map[string]int            `json:"reasoning_steps"` // agent -> sum over runs
 	Hallucinations map[string]int            `json:"hallucinations"`  // agent -> n
+	Feedback       map[string]int            `json:"feedback"`        // agent -> number of scores
 }
 
 func newTotals() *Totals {
 	return &Totals{
 		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{},
 		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
-		Hallucinations: map[string]int{},
+		Hallucinations: map[string]int{}, Feedback: map[string]int{},
 	}
 }
 
@@ -134,6 +135,7 @@ func (s *Sim) active(elapsed time.Duration) map[string]bool {
 type plan struct {
 	agent, conv string
 	failed      bool
+	feedback    int // 0: none, else a 1-5 score
 	llm         []llmCall
 	tools       []toolCall
 	latency     float64
@@ -163,6 +165,9 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 		p.latency = 5
 	}
 	p.failed = r.Float64() < map[bool]float64{false: 0.01, true: 0.30}[on[ErrorSpike]]
+	if r.Float64() < 0.25 { // a quarter of the users rate the answer
+		p.feedback = 1 + r.IntN(5)
+	}
 	steps := 2 + r.IntN(3)
 	for range steps {
 		c := llmCall{model: s.cfg.Models[r.IntN(len(s.cfg.Models))], in: int64(200 + r.IntN(1800)), out: int64(20 + r.IntN(400)),
@@ -215,28 +220,37 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 		if ti < len(p.tools) && i < len(p.llm)-1 { // tools between LLM calls, as siblings
 			tc := p.tools[ti]
 			ti++
-			_, ts := s.tracer.Start(runCtx, toolName(p.conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(p.conv, tc)...))
-			if tc.status != "success" {
-				ts.SetStatus(codes.Error, "tool failed")
-			}
-			t = t.Add(tc.dur)
-			ts.End(trace.WithTimestamp(t))
+			t = s.tool(runCtx, p.conv, tc, t)
 		}
 	}
 	for ; ti < len(p.tools); ti++ {
-		tc := p.tools[ti]
-		_, ts := s.tracer.Start(runCtx, toolName(p.conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(p.conv, tc)...))
-		if tc.status != "success" {
-			ts.SetStatus(codes.Error, "tool failed")
-		}
-		t = t.Add(tc.dur)
-		ts.End(trace.WithTimestamp(t))
+		t = s.tool(runCtx, p.conv, p.tools[ti], t)
 	}
 	if p.failed {
 		run.SetStatus(codes.Error, "agent run failed")
 	}
+	if p.feedback > 0 {
+		run.SetAttributes(attribute.Int("agent.feedback.score", p.feedback))
+	}
 	run.End(trace.WithTimestamp(t.Add(5 * time.Millisecond)))
 	s.count(p)
+}
+
+// tool emits one tool span starting at t and returns its end. A failed call
+// carries an agent.recovery event (the agent retries); a refund carries an
+// agent.approval event (refunds need a human's approval).
+func (s *Sim) tool(ctx context.Context, conv string, tc toolCall, t time.Time) time.Time {
+	_, ts := s.tracer.Start(ctx, toolName(conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(conv, tc)...))
+	if tc.status != "success" {
+		ts.SetStatus(codes.Error, "tool failed")
+		ts.AddEvent("agent.recovery", trace.WithTimestamp(t.Add(tc.dur)), trace.WithAttributes(attribute.String("agent.recovery.strategy", "retry")))
+	}
+	if tc.name == "process_refund" {
+		ts.AddEvent("agent.approval", trace.WithTimestamp(t), trace.WithAttributes(attribute.String("agent.approval.result", "approved")))
+	}
+	end := t.Add(tc.dur)
+	ts.End(trace.WithTimestamp(end))
+	return end
 }
 
 func (s *Sim) count(p plan) {
@@ -254,6 +268,9 @@ func (s *Sim) count(p plan) {
 	}
 	tt.Requests[p.agent][status]++
 	tt.ReasoningSteps[p.agent] += len(p.llm)
+	if p.feedback > 0 {
+		tt.Feedback[p.agent]++
+	}
 	for _, c := range p.llm {
 		tt.LLMCalls[p.agent]++
 		tt.InputTokens[p.agent] += c.in
@@ -293,6 +310,9 @@ func (s *Sim) Totals() Totals {
 	}
 	for a, v := range s.totals.Hallucinations {
 		out.Hallucinations[a] = v
+	}
+	for a, v := range s.totals.Feedback {
+		out.Feedback[a] = v
 	}
 	return out
 }
@@ -368,10 +388,12 @@ func llmAttrs(conv string, c llmCall, step int) []attribute.KeyValue {
 		a = []attribute.KeyValue{attribute.String("agent.model.name", c.model), attribute.Int64("agent.llm.tokens.input", c.in),
 			attribute.Int64("agent.llm.tokens.output", c.out), attribute.Int("agent.reasoning.step", step+1)}
 	}
+	outcome := "completed"
 	if c.hallucination {
 		a = append(a, attribute.String("agent.hallucination.type", "fabricated_fact"))
+		outcome = "hallucination"
 	}
-	return a
+	return append(a, attribute.String("agent.step.outcome", outcome))
 }
 
 func toolName(conv, tool string) string {

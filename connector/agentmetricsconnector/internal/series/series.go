@@ -254,7 +254,9 @@ func (m *Metric) appendTo(ms pmetric.MetricSlice, now pcommon.Timestamp) {
 			dp.SetSum(p.value)
 			dp.ExplicitBounds().FromRaw(m.def.Bounds)
 			dp.BucketCounts().FromRaw(p.buckets)
-			for _, e := range p.exemplars {
+			// Oldest first: Prometheus refuses exemplars out of time order.
+			for i := range p.exemplars {
+				e := p.exemplars[(p.exNext+i)%len(p.exemplars)]
 				ex := dp.Exemplars().AppendEmpty()
 				ex.SetDoubleValue(e.value)
 				ex.SetTraceID(e.traceID)

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-agent/otelcol-agent/internal/agentsim"
+	"github.com/otelcol-agent/otelcol-agent/internal/e2etest"
+)
+
+// prometheusConfig is config/prometheus/prometheus.yml pointed at this
+// test's collector and Alertmanager, scraping every second. Rule files are
+// given by the caller (the shipped ones, or their shortened copies).
+func prometheusConfig(t *testing.T, collector, telemetry, alertmanager string, ruleFiles []string) []byte {
+	t.Helper()
+	root := e2etest.RepoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "config/prometheus/prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["global"] = map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"}
+	cfg["rule_files"] = ruleFiles
+	if alertmanager == "" {
+		delete(cfg, "alerting")
+	} else {
+		cfg["alerting"] = map[string]any{"alertmanagers": []any{map[string]any{"static_configs": []any{map[string]any{"targets": []string{alertmanager}}}}}}
+	}
+	scrapes := cfg["scrape_configs"].([]any)
+	for _, sc := range scrapes {
+		m := sc.(map[string]any)
+		m["scrape_interval"] = "1s"
+		target := collector
+		if m["job_name"] == "otelcol-agent-self" {
+			target = telemetry
+		}
+		m["static_configs"] = []any{map[string]any{"targets": []string{target}}}
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func simTracer(t *testing.T, endpoint string) (*sdktrace.TracerProvider, func()) {
+	t.Helper()
+	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(100*time.Millisecond), sdktrace.WithMaxQueueSize(100_000)),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "agentsim"))))
+	return tp, func() {
+		if err := tp.Shutdown(context.Background()); err != nil {
+			t.Errorf("flushing spans: %v", err)
+		}
+	}
+}
+
+// runSim sends n runs as fast as the SDK takes them and returns the totals.
+func runSim(t *testing.T, sim *agentsim.Sim, n int, elapsed time.Duration) {
+	for range n {
+		sim.Run(context.Background(), elapsed)
+	}
+}
+
+func collectorEnv(t *testing.T, ports e2etest.Ports, extra map[string]string) map[string]string {
+	env := ports.Env()
+	env["OTELCOL_AGENT_TRACE_FILE"] = filepath.Join(t.TempDir(), "traces.jsonl")
+	env["OTELCOL_AGENT_METRICS_FLUSH"] = "1s"
+	env["OTELCOL_AGENT_RUN_GRACE"] = "2s"
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func equalEventually(t *testing.T, prom, q string, want float64) {
+	t.Helper()
+	e2etest.Eventually(t, 60*time.Second, func(context.Context) error {
+		got, err := e2etest.Scalar(prom, q)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%s = %v, want %v", q, got, want)
+		}
+		return nil
+	})
+}
+
+// agentsim -> otelcol-agent -> Prometheus: the series in Prometheus equal
+// what the simulator sent; then every dashboard panel's query parses and
+// returns data.
+func TestSimulatorThroughPrometheus(t *testing.T) {
+	ports := e2etest.NewPorts(t)
+	e2etest.Start(t, []string{"config/default.yaml"}, collectorEnv(t, ports, map[string]string{
+		// Short drift windows so the drift gauge exists within the test.
+		"OTELCOL_AGENT_DRIFT_WINDOW": "3s", "OTELCOL_AGENT_DRIFT_BASELINE": "1m",
+		"OTELCOL_AGENT_DRIFT_MIN_BASELINE_CALLS": "10", "OTELCOL_AGENT_DRIFT_MIN_WINDOW_CALLS": "1",
+	}), ports.Health)
+	root := e2etest.RepoRoot(t)
+	rules := []string{filepath.Join(root, "config/prometheus/agent-recording-rules.yaml"), filepath.Join(root, "config/prometheus/agent-alert-rules.yaml")}
+	promAddr := ports.Spare
+	e2etest.StartPrometheus(t, prometheusConfig(t, ports.Prometheus, ports.Telemetry, "", rules), promAddr)
+
+	tp, flush := simTracer(t, ports.OTLPGRPC)
+	sim := agentsim.New(agentsim.Config{
+		Agents: []string{"support-agent", "billing-agent", "triage-agent"}, Models: []string{"gpt-4o-mini", "claude-sonnet-4-5"},
+		Conventions: []string{agentsim.ConvSeed, agentsim.ConvGenAI, agentsim.ConvOpenInference}, Seed: 42,
+		Scenarios: []agentsim.ScenarioAt{{Name: agentsim.HallucinationSpike}, {Name: agentsim.ToolFailureSpike}},
+	}, tp.Tracer("agentsim"))
+	runSim(t, sim, 300, time.Minute)
+	flush()
+	tot := sim.Totals()
+	if js, err := json.Marshal(tot); err == nil {
+		t.Logf("simulator totals: %s", js)
+	}
+
+	equalEventually(t, promAddr, `sum(agent_requests_total)`, float64(tot.Runs))
+	for agent, byStatus := range tot.Requests {
+		for status, n := range byStatus {
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_requests_total{agent_id=%q,status=%q})`, agent, status), float64(n))
+		}
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_llm_calls_total{agent_id=%q})`, agent), float64(tot.LLMCalls[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="input"})`, agent), float64(tot.InputTokens[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="output"})`, agent), float64(tot.OutputTokens[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_reasoning_steps_sum{agent_id=%q})`, agent), float64(tot.ReasoningSteps[agent]))
+		runs := 0
+		for _, n := range byStatus {
+			runs += n
+		}
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_reasoning_steps_count{agent_id=%q})`, agent), float64(runs))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_hallucination_total{agent_id=%q})`, agent), float64(tot.Hallucinations[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_user_feedback_score_count{agent_id=%q})`, agent), float64(tot.Feedback[agent]))
+		for key, n := range tot.ToolCalls[agent] {
+			tool, status, _ := strings.Cut(key, "/")
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tool_calls_total{agent_id=%q,tool_name=%q,status=%q})`, agent, tool, status), float64(n))
+		}
+	}
+
+	// Keep traffic flowing while the dashboards are queried, so the
+	// sliding-window gauges (tool selection, drift) have live data.
+	tp2, flush2 := simTracer(t, ports.OTLPGRPC)
+	live := agentsim.New(agentsim.Config{Agents: []string{"support-agent"}, Seed: 7}, tp2.Tracer("agentsim"))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			live.Run(ctx, time.Minute)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer func() { stop(); <-done; flush2() }()
+	time.Sleep(5 * time.Second)
+	checkDashboards(t, promAddr)
+}
+
+// checkDashboards runs every panel query of config/grafana/dashboards with
+// the template variables substituted: each must parse and return data.
+func checkDashboards(t *testing.T, prom string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config/grafana/dashboards/*.json"))
+	if len(files) < 2 {
+		t.Fatalf("dashboards: %v", files)
+	}
+	queries := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Title  string `json:"title"`
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				q := strings.ReplaceAll(tg.Expr, "$agent_id", ".*")
+				queries++
+				e2etest.Eventually(t, 20*time.Second, func(context.Context) error {
+					res, err := e2etest.Query(prom, q)
+					if err != nil {
+						return fmt.Errorf("%s / %s: %w", d.Title, p.Title, err)
+					}
+					if len(res) == 0 {
+						return fmt.Errorf("%s / %s: no data for %s", d.Title, p.Title, q)
+					}
+					return nil
+				})
+			}
+		}
+	}
+	t.Logf("%d dashboard queries parsed and returned data", queries)
+}
