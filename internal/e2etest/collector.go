@@ -108,29 +108,38 @@ type Collector struct {
 type Ports struct {
 	OTLPGRPC, OTLPHTTP, Prometheus, Health string
 	Telemetry                              string
-	// Spare is free too and distinct from the others (for a test's own listener).
-	Spare string
+	// Spare addresses are free too and distinct from the others (for a
+	// test's own servers: Prometheus, Alertmanager, a webhook).
+	Spare, Spare2, Spare3 string
 }
 
-// NewPorts picks free loopback addresses for every listener of
-// config/default.yaml. The listeners are held open together until all are
-// picked, so the kernel cannot hand the same port out twice.
-func NewPorts(t testing.TB) Ports {
+// ReserveAddrs returns n distinct loopback addresses whose ports were free
+// a moment ago. The listeners are held open together until all are picked,
+// so the kernel cannot hand the same port out twice.
+func ReserveAddrs(t testing.TB, n int) []string {
 	t.Helper()
+	addrs := make([]string, 0, n)
 	var ls []net.Listener
-	addr := func() string {
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ls = append(ls, l)
-		return l.Addr().String()
+		addrs = append(addrs, l.Addr().String())
 	}
-	p := Ports{OTLPGRPC: addr(), OTLPHTTP: addr(), Prometheus: addr(), Health: addr(), Telemetry: addr(), Spare: addr()}
 	for _, l := range ls {
 		l.Close()
 	}
-	return p
+	return addrs
+}
+
+// NewPorts picks free loopback addresses for every listener of
+// config/default.yaml, plus spares for the test's own servers.
+func NewPorts(t testing.TB) Ports {
+	t.Helper()
+	a := ReserveAddrs(t, 8)
+	return Ports{OTLPGRPC: a[0], OTLPHTTP: a[1], Prometheus: a[2], Health: a[3], Telemetry: a[4], Spare: a[5], Spare2: a[6], Spare3: a[7]}
 }
 
 // Env returns the environment variables config/default.yaml reads for these ports.
