@@ -82,7 +82,7 @@ unit-test:
 	$(GO) test $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v /test/e2e)
 
 ## e2e-test: end-to-end tests against the built binary
-e2e-test: build
+e2e-test: build deps
 	OTELCOL_AGENT_BIN=$(COLLECTOR) $(GO) test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
 ## fuzz: short fuzz runs of every Fuzz target (found by grep, not by compiling every package)
