@@ -47,6 +47,7 @@ func run() error {
 	duration := flag.Duration("duration", time.Minute, "how long to run (0 with -runs: until that many runs)")
 	maxRuns := flag.Int("runs", 0, "stop after this many runs (0: no limit)")
 	agents := flag.String("agents", "support-agent", "comma-separated agent ids")
+	tools := flag.String("tools", "", "comma-separated extra tools; each run calls one at random besides lookup_order and process_refund")
 	models := flag.String("models", "gpt-4o-mini,claude-sonnet-4-5", "comma-separated model names")
 	conventions := flag.String("conventions", "seed,genai,openinference", "comma-separated conventions to rotate: seed, genai, openinference")
 	seed := flag.Uint64("seed", 1, "random seed (same seed, same runs)")
@@ -73,7 +74,7 @@ func run() error {
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", *service))),
 	)
 	sim := agentsim.New(agentsim.Config{
-		Agents: split(*agents), Models: split(*models), Conventions: split(*conventions), Seed: *seed, Scenarios: scenarios,
+		Agents: split(*agents), Tools: split(*tools), Models: split(*models), Conventions: split(*conventions), Seed: *seed, Scenarios: scenarios,
 	}, tp.Tracer("agentsim"))
 
 	start := time.Now()

@@ -68,7 +68,10 @@ func ParseScenario(s string) (ScenarioAt, error) {
 
 // Config of a simulation.
 type Config struct {
-	Agents      []string
+	Agents []string
+	// Tools are extra tools: each run also calls one of them, chosen at
+	// random (the refund flow lookup_order -> process_refund always runs).
+	Tools       []string
 	Models      []string
 	Conventions []string
 	Seed        uint64
@@ -186,7 +189,11 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 		second = "return_unable_to_process"
 	}
 	failP := map[bool]float64{false: 0.02, true: 0.40}[on[ToolFailureSpike]]
-	for _, name := range []string{"lookup_order", second} {
+	names := []string{"lookup_order", second}
+	if len(s.cfg.Tools) > 0 {
+		names = append(names, s.cfg.Tools[r.IntN(len(s.cfg.Tools))])
+	}
+	for _, name := range names {
 		tc := toolCall{name: name, status: "success", dur: time.Duration(float64(50+r.IntN(400))*p.latency) * time.Millisecond}
 		if !on[ToolSelectionDrift] && r.Float64() < failP {
 			tc.status = "failure"

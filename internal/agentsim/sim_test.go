@@ -3,6 +3,7 @@ package agentsim
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,18 @@ func TestParseScenario(t *testing.T) {
 	}
 	if _, err := ParseScenario("steady@soon"); err == nil {
 		t.Fatal("bad start accepted")
+	}
+}
+
+func TestExtraTools(t *testing.T) {
+	tot, _ := simulate(t, Config{Agents: []string{"a"}, Tools: []string{"search_kb", "send_email"}, Seed: 2}, 40, func(int) time.Duration { return 0 })
+	extra := 0
+	for key, n := range tot.ToolCalls["a"] {
+		if strings.HasPrefix(key, "search_kb/") || strings.HasPrefix(key, "send_email/") {
+			extra += n
+		}
+	}
+	if extra != 40 {
+		t.Fatalf("extra tool calls %d, want one a run (40): %v", extra, tot.ToolCalls["a"])
 	}
 }
