@@ -102,9 +102,9 @@ check-alerting:
 ## test: everything CI runs
 test: deps check-generated lint unit-test fuzz e2e-test check-run check-alerting
 
-## bench: Go benchmarks of our components
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./processor/... ./connector/...
+## bench: every benchmark and the load harness, written to docs/benchmarks.md
+bench: build
+	@scripts/bench.sh
 
 clean:
 	rm -rf bin

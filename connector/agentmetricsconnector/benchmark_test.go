@@ -2,24 +2,46 @@ package agentmetricsconnector
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/signaltometricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadata"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
 )
 
 const benchRuns = 100 // about 1,075 spans a batch
+
+// signalToMetricsTokens configures contrib signal_to_metrics for input and
+// output token sums per model (the GenAI semconv attributes).
+const signalToMetricsTokens = `
+spans:
+  - name: gen_ai.client.tokens.input
+    description: input tokens
+    conditions: ['attributes["gen_ai.usage.input_tokens"] != nil']
+    attributes: [{key: gen_ai.request.model}]
+    sum:
+      value: Int(attributes["gen_ai.usage.input_tokens"])
+  - name: gen_ai.client.tokens.output
+    description: output tokens
+    conditions: ['attributes["gen_ai.usage.output_tokens"] != nil']
+    attributes: [{key: gen_ai.request.model}]
+    sum:
+      value: Int(attributes["gen_ai.usage.output_tokens"])
+`
 
 // withFreshTraceIDs gives every run of tmpl new trace ids per iteration, so
 // each iteration opens new runs as a live stream does.
@@ -99,6 +121,41 @@ func BenchmarkConsumeTraces(b *testing.B) {
 			_ = c.flush(context.Background())
 		})
 	})
+	b.Run("signal_to_metrics", func(b *testing.B) {
+		// Configured for what it can do of ours: token sums per model.
+		f := signaltometricsconnector.NewFactory()
+		cfg := f.CreateDefaultConfig()
+		var raw map[string]any
+		if err := yaml.Unmarshal([]byte(signalToMetricsTokens), &raw); err != nil {
+			b.Fatal(err)
+		}
+		if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+			b.Fatal(err)
+		}
+		c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(component.MustNewType("signal_to_metrics")), cfg, consumertest.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchConnector(b, c, nil)
+	})
+	b.Run("otlp_decode", func(b *testing.B) {
+		// The reference: decoding the same batch from OTLP protobuf.
+		tmpl := agenttest.RealisticBatch(benchRuns, 1)
+		data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tmpl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var u ptrace.ProtoUnmarshaler
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := u.UnmarshalTraces(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tmpl.SpanCount()), "ns/span")
+	})
 	b.Run("span_metrics", func(b *testing.B) {
 		f := spanmetricsconnector.NewFactory()
 		cfg := f.CreateDefaultConfig()
@@ -166,5 +223,57 @@ func BenchmarkMemoryPerInFlightRun(b *testing.B) {
 				runtime.KeepAlive(c)
 			}
 		})
+	}
+}
+
+// BenchmarkManyToolNames streams 100k distinct tool names (a cardinality
+// attack, or a bug that puts ids in tool names) and reports the tool-call
+// series held and the heap after: both must stay bounded by the limit.
+func BenchmarkManyToolNames(b *testing.B) {
+	for range b.N {
+		cfg := createDefaultConfig().(*Config)
+		c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		c.now = func() time.Time { return now }
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const names, perBatch = 100_000, 1000
+		for start := 0; start < names; start += perBatch {
+			td := ptrace.NewTraces()
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", "svc")
+			ss := rs.ScopeSpans().AppendEmpty()
+			for i := start; i < start+perBatch; i++ {
+				s := ss.Spans().AppendEmpty()
+				s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), 3})
+				s.SetSpanID(pcommon.SpanID{1})
+				s.SetParentSpanID(pcommon.SpanID{9})
+				s.SetName("agent.tool.execute")
+				s.Attributes().PutStr("agent.agent.id", "support")
+				s.Attributes().PutStr("agent.tool.name", fmt.Sprintf("tool-%06d", i))
+			}
+			if err := c.ConsumeTraces(context.Background(), td); err != nil {
+				b.Fatal(err)
+			}
+			now = now.Add(time.Second)
+			if start%(10*perBatch) == 0 {
+				_ = c.flush(context.Background())
+			}
+		}
+		now = now.Add(time.Hour)
+		_ = c.flush(context.Background())
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		series := c.metrics.toolCalls.Len()
+		if series > cfg.CardinalityLimit+1 {
+			b.Fatalf("%d tool-call series, limit %d", series, cfg.CardinalityLimit)
+		}
+		b.ReportMetric(float64(series), "series")
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
+		runtime.KeepAlive(c)
 	}
 }

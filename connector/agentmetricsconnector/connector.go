@@ -499,6 +499,7 @@ func (c *agentConnector) trackTool(agent, tool string, now time.Time) {
 		tr = drift.NewTracker(drift.Settings{
 			Window: c.cfg.ToolSelection.Window, Baseline: c.cfg.ToolSelection.Baseline,
 			MinBaselineCalls: c.cfg.ToolSelection.MinBaselineCalls, MinWindowCalls: c.cfg.ToolSelection.MinWindowCalls,
+			MaxTools: c.cfg.CardinalityLimit,
 		})
 		c.drift[strings.Clone(agent)] = tr
 	}
@@ -605,6 +606,7 @@ func (c *agentConnector) flush(ctx context.Context) error {
 			delete(c.drift, agent)
 			continue
 		}
+		tr.Forget()
 		snap := tr.Snapshot(now)
 		for tool, ratio := range snap.Ratio {
 			m.selectionRatio.Set(series.Key{agent, tool}, ratio, ts)

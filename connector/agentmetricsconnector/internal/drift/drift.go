@@ -27,7 +27,13 @@ type Settings struct {
 	MinBaselineCalls int64
 	// MinWindowCalls: no drift value while the window holds fewer calls.
 	MinWindowCalls int64
+	// MaxTools bounds the distinct tool names tracked; calls of further
+	// names count as OverflowTool (0: no bound).
+	MaxTools int
 }
+
+// OverflowTool stands for every tool name past Settings.MaxTools.
+const OverflowTool = "otel_overflow"
 
 type bucket struct {
 	start  int64 // bucket index (time / width)
@@ -44,6 +50,7 @@ type Tracker struct {
 	coarseWidth int64
 	fine        []bucket // newest last
 	coarse      []bucket // newest last
+	known       map[string]struct{}
 }
 
 // NewTracker builds a Tracker.
@@ -54,11 +61,19 @@ func NewTracker(s Settings) *Tracker {
 	if s.Baseline < s.Window {
 		s.Baseline = 24 * time.Hour
 	}
-	return &Tracker{s: s, fineWidth: max(int64(s.Window)/windowBuckets, 1), coarseWidth: max(int64(s.Baseline)/baselineBuckets, 1)}
+	return &Tracker{s: s, fineWidth: max(int64(s.Window)/windowBuckets, 1), coarseWidth: max(int64(s.Baseline)/baselineBuckets, 1),
+		known: map[string]struct{}{}}
 }
 
 // Add records n calls of tool at time t.
 func (tr *Tracker) Add(tool string, n int64, t time.Time) {
+	if _, ok := tr.known[tool]; !ok {
+		if tr.s.MaxTools > 0 && len(tr.known) >= tr.s.MaxTools {
+			tool = OverflowTool
+		} else {
+			tr.known[strings.Clone(tool)] = struct{}{}
+		}
+	}
 	ns := t.UnixNano()
 	idx := ns / tr.fineWidth
 	tr.advance(ns)
@@ -182,6 +197,27 @@ func (tr *Tracker) Snapshot(now time.Time) Snapshot {
 func (tr *Tracker) Empty(now time.Time) bool {
 	tr.advance(now.UnixNano())
 	return len(tr.fine) == 0 && len(tr.coarse) == 0
+}
+
+// Forget drops tool names no longer in any bucket from the known set, so
+// the MaxTools bound applies to what is held, not to history.
+func (tr *Tracker) Forget() {
+	if len(tr.known) == 0 {
+		return
+	}
+	held := make(map[string]struct{}, len(tr.known))
+	for _, bs := range [2][]bucket{tr.fine, tr.coarse} {
+		for _, b := range bs {
+			for tool := range b.counts {
+				held[tool] = struct{}{}
+			}
+		}
+	}
+	for tool := range tr.known {
+		if _, ok := held[tool]; !ok {
+			delete(tr.known, tool)
+		}
+	}
 }
 
 // JensenShannon is the JS divergence (base 2) of two count distributions.

@@ -80,3 +80,15 @@ func TestOldDataExpires(t *testing.T) {
 		t.Fatal("not expired after window + baseline")
 	}
 }
+
+func TestToolNamesAreBounded(t *testing.T) {
+	tr := NewTracker(Settings{MaxTools: 3})
+	now := time.Unix(1_700_000_000, 0)
+	for _, tool := range []string{"a", "b", "c", "d", "e", "a"} {
+		tr.Add(tool, 1, now)
+	}
+	s := tr.Snapshot(now)
+	if len(s.Ratio) != 4 || s.Ratio[OverflowTool] != 2.0/6 || s.Ratio["a"] != 2.0/6 {
+		t.Fatalf("ratios %v: want a, b, c and the overflow", s.Ratio)
+	}
+}
