@@ -397,7 +397,7 @@ func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn 
 	switch in.Kind {
 	case agentspan.KindLLM:
 		t := in.Tokens
-		o = obs{kind: obsLLM, name: in.Model, failed: in.IsError, spanID: s.SpanID(), ts: s.EndTimestamp(),
+		o = obs{kind: obsLLM, name: in.Model, failed: in.IsError, spanID: s.SpanID(),
 			tokens: [4]int64{t.Uncached(), t.Output, t.CacheRead, t.CacheWrite}, value: spanSeconds(s)}
 		if o.name == "" {
 			o.name = "unknown"
@@ -405,7 +405,7 @@ func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn 
 		o.cost, o.hasCost = c.costOf(in)
 		fn(o)
 	case agentspan.KindTool:
-		o = obs{kind: obsTool, name: in.ToolName, status: in.ToolStatus, spanID: s.SpanID(), ts: s.EndTimestamp(), value: spanSeconds(s)}
+		o = obs{kind: obsTool, name: in.ToolName, status: in.ToolStatus, spanID: s.SpanID(), value: spanSeconds(s)}
 		if o.name == "" {
 			o.name = "unknown"
 		}
@@ -416,12 +416,12 @@ func (c *agentConnector) spanObservations(s ptrace.Span, in *agentspan.Info, fn 
 		v   string
 	}{{sigHallucination, in.HallucinationType}, {sigRecovery, in.RecoveryStrategy}, {sigStep, in.StepOutcome}, {sigApproval, in.ApprovalResult}} {
 		if sg.v != "" {
-			o = obs{kind: obsSignal, sig: sg.sig, name: sg.v, spanID: s.SpanID(), ts: s.EndTimestamp()}
+			o = obs{kind: obsSignal, sig: sg.sig, name: sg.v, spanID: s.SpanID()}
 			fn(o)
 		}
 	}
 	if in.HasFeedback {
-		o = obs{kind: obsFeedback, value: in.FeedbackScore, spanID: s.SpanID(), ts: s.EndTimestamp()}
+		o = obs{kind: obsFeedback, value: in.FeedbackScore, spanID: s.SpanID()}
 		fn(o)
 	}
 	for _, ev := range s.Events().All() {

@@ -76,7 +76,7 @@ func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs))
 	a := ev.Attributes()
 	sig := func(s signal, key string) {
 		if v := strAttr(a, key); v != "" {
-			fn(obs{kind: obsSignal, sig: s, name: v, spanID: spanID, ts: ev.Timestamp()})
+			fn(obs{kind: obsSignal, sig: s, name: v, spanID: spanID})
 		}
 	}
 	switch ev.Name() {
@@ -85,7 +85,7 @@ func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs))
 		if v == "" {
 			v = "unspecified"
 		}
-		fn(obs{kind: obsSignal, sig: sigHallucination, name: v, spanID: spanID, ts: ev.Timestamp()})
+		fn(obs{kind: obsSignal, sig: sigHallucination, name: v, spanID: spanID})
 	case evRecovery:
 		sig(sigRecovery, agentspan.AttrRecoveryStrategy)
 	case evStep:
@@ -94,7 +94,7 @@ func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs))
 		sig(sigApproval, agentspan.AttrApprovalResult)
 	case evFeedback:
 		if f, ok := numAttr(a, agentspan.AttrFeedbackScore); ok {
-			fn(obs{kind: obsFeedback, value: f, spanID: spanID, ts: ev.Timestamp()})
+			fn(obs{kind: obsFeedback, value: f, spanID: spanID})
 		}
 	case evEvaluation:
 		name := strAttr(a, "gen_ai.evaluation.name")
@@ -102,11 +102,11 @@ func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs))
 		switch {
 		case strings.Contains(lname, "hallucination"):
 			if hallucinationLabels[strings.ToLower(strAttr(a, "gen_ai.evaluation.score.label"))] {
-				fn(obs{kind: obsSignal, sig: sigHallucination, name: name, spanID: spanID, ts: ev.Timestamp()})
+				fn(obs{kind: obsSignal, sig: sigHallucination, name: name, spanID: spanID})
 			}
 		case lname == "user_feedback" || lname == "feedback":
 			if f, ok := numAttr(a, "gen_ai.evaluation.score.value"); ok {
-				fn(obs{kind: obsFeedback, value: f, spanID: spanID, ts: ev.Timestamp()})
+				fn(obs{kind: obsFeedback, value: f, spanID: spanID})
 			}
 		}
 	}

@@ -35,9 +35,8 @@ type obs struct {
 	tokens  [4]int64
 	hasCost bool
 	cost    float64
-	value   float64 // seconds, or the feedback score
-	spanID  pcommon.SpanID
-	ts      pcommon.Timestamp
+	value   float64        // seconds, or the feedback score
+	spanID  pcommon.SpanID // the exemplar's span
 }
 
 // run is the state of one agent run (keyed by trace id). Its size is what
