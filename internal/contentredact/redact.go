@@ -185,6 +185,18 @@ func (r *Redactor) Span(span ptrace.Span) int {
 func (r *Redactor) apply(attrs pcommon.Map, match func(string) bool) int {
 	n := 0
 	if r.mode == ModeDrop {
+		// Most spans (tool, run, non-agent) hold no content: a read-only
+		// scan is cheaper than RemoveIf, which rewrites the slice.
+		found := false
+		for k := range attrs.All() {
+			if match(k) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0
+		}
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
 			if match(k) {
 				n++
