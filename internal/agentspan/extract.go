@@ -208,45 +208,78 @@ func (e *Extractor) lookup(k string) (keyRole, bool) {
 // DefaultExtractor has no user rules.
 var DefaultExtractor = NewExtractor(Settings{})
 
-// Extract fills info from span. resource may be empty. info is reset first.
-func (e *Extractor) Extract(span ptrace.Span, info *Info) {
+// Extract fills info from span. info is reset first.
+func (e *Extractor) Extract(span ptrace.Span, info *Info) { e.extract(span, info, nil) }
+
+// ExtractDropping is Extract that also removes, in the same pass over the
+// attributes, every attribute for which drop returns true (content
+// redaction), and returns how many it removed. A dropped attribute is never
+// read as a role.
+func (e *Extractor) ExtractDropping(span ptrace.Span, info *Info, drop func(key string) bool) int {
+	return e.extract(span, info, drop)
+}
+
+// scratch is the per-span state of one extraction (on the stack).
+type scratch struct {
+	strs [numStringRoles]string
+	prio [numRoles]uint8
+	nums [numRoles]float64
+}
+
+// visit records one attribute that fills a role.
+func (e *Extractor) visit(k string, v pcommon.Value, sc *scratch, info *Info) {
+	kr, ok := e.lookup(k)
+	if !ok {
+		return
+	}
+	if kr.prio == 0 {
+		// Present at all, valid or not: the application set it, so it is
+		// never overwritten.
+		info.HasCanonical[kr.role] = true
+	}
+	if kr.prio >= sc.prio[kr.role] {
+		return
+	}
+	if kr.role < numStringRoles {
+		s, ok := stringValue(v)
+		if !ok || s == "" {
+			return
+		}
+		sc.strs[kr.role] = s
+	} else {
+		f, reason := e.numberValue(kr.role, v)
+		if reason != 0 {
+			info.addInvalid(k, reason)
+			return
+		}
+		sc.nums[kr.role] = f
+	}
+	sc.prio[kr.role] = kr.prio
+}
+
+func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool) int {
 	*info = Info{}
 	attrs := span.Attributes()
-	var strs [numStringRoles]string
-	var prio [numRoles]uint8
-	var nums [numRoles]float64
-	for i := range prio {
-		prio[i] = math.MaxUint8
+	var sc scratch
+	for i := range sc.prio {
+		sc.prio[i] = math.MaxUint8
 	}
-	for k, v := range attrs.All() {
-		kr, ok := e.lookup(k)
-		if !ok {
-			continue
+	removed := 0
+	if drop == nil {
+		for k, v := range attrs.All() {
+			e.visit(k, v, &sc, info)
 		}
-		if kr.prio == 0 {
-			// Present at all, valid or not: the application set it, so
-			// it is never overwritten.
-			info.HasCanonical[kr.role] = true
-		}
-		if kr.prio >= prio[kr.role] {
-			continue
-		}
-		if kr.role < numStringRoles {
-			s, ok := stringValue(v)
-			if !ok || s == "" {
-				continue
+	} else {
+		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
+			if drop(k) {
+				removed++
+				return true
 			}
-			strs[kr.role] = s
-		} else {
-			f, reason := e.numberValue(kr.role, v)
-			if reason != 0 {
-				info.addInvalid(k, reason)
-				continue
-			}
-			nums[kr.role] = f
-		}
-		prio[kr.role] = kr.prio
+			e.visit(k, v, &sc, info)
+			return false
+		})
 	}
+	strs, prio, nums := &sc.strs, &sc.prio, &sc.nums
 
 	info.AgentID = strs[roleAgentID]
 	info.Model = strs[roleModel]
@@ -264,7 +297,7 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 	info.ApprovalResult = strs[roleApprovalResult]
 	info.IsError = span.Status().Code() == ptrace.StatusCodeError
 
-	e.classify(span, attrs, &strs, &prio, info)
+	e.classify(span, attrs, strs, prio, info)
 
 	// Traceloop names the entity in one attribute for every kind.
 	if entity := strs[roleTraceloopEntity]; entity != "" {
@@ -287,7 +320,7 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 	}
 
 	if info.Kind == KindLLM {
-		e.fillTokens(info, &nums, &prio)
+		e.fillTokens(info, nums, prio)
 	}
 	if prio[roleCostUSD] != math.MaxUint8 {
 		info.CostUSD, info.HasCost = nums[roleCostUSD], true
@@ -298,6 +331,7 @@ func (e *Extractor) Extract(span ptrace.Span, info *Info) {
 	if prio[roleFeedbackScore] != math.MaxUint8 {
 		info.FeedbackScore, info.HasFeedback = nums[roleFeedbackScore], true
 	}
+	return removed
 }
 
 func (e *Extractor) fillTokens(info *Info, nums *[numRoles]float64, prio *[numRoles]uint8) {

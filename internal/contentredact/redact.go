@@ -171,7 +171,19 @@ func (r *Redactor) Span(span ptrace.Span) int {
 	if r.mode == ModeKeep {
 		return 0
 	}
-	n := r.apply(span.Attributes(), r.IsContent)
+	return r.apply(span.Attributes(), r.IsContent) + r.Events(span)
+}
+
+// Drops reports whether the mode removes content attributes (so a caller may
+// remove them in a pass of its own, with IsContent).
+func (r *Redactor) Drops() bool { return r.mode == ModeDrop }
+
+// Events redacts the attributes of the span's events only.
+func (r *Redactor) Events(span ptrace.Span) int {
+	if r.mode == ModeKeep {
+		return 0
+	}
+	n := 0
 	for _, ev := range span.Events().All() {
 		if strings.HasPrefix(ev.Name(), "gen_ai.") {
 			n += r.apply(ev.Attributes(), func(k string) bool { return isEventContent(k) || r.IsContent(k) })

@@ -107,14 +107,22 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 	}
 	n := len(st.spans)
 	st.infos = slices.Grow(st.infos[:0], n)[:n]
+	// With the default drop mode, content attributes are removed in the same
+	// pass over each span's attributes that extracts the roles.
+	var redacted int64
+	drops := p.redactor.Drops()
 	for i, s := range st.spans {
-		p.extractor.Extract(s, &st.infos[i])
+		if drops {
+			redacted += int64(p.extractor.ExtractDropping(s, &st.infos[i], p.redactor.IsContent))
+		} else {
+			p.extractor.Extract(s, &st.infos[i])
+		}
 	}
 	p.resolveTraces(st)
 
 	var counts [4]int64
 	var invalid [6]int64
-	var redacted, priced int64
+	var priced int64
 	for i, s := range st.spans {
 		in := &st.infos[i]
 		counts[in.Kind]++
@@ -127,7 +135,11 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 		if p.writeCanonical(ctx, s, in) {
 			priced++
 		}
-		redacted += int64(p.redactor.Span(s))
+		if drops {
+			redacted += int64(p.redactor.Events(s))
+		} else {
+			redacted += int64(p.redactor.Span(s))
+		}
 	}
 	for k, c := range counts {
 		if c > 0 {
