@@ -552,7 +552,6 @@ func (e *Extractor) numberValue(r role, v pcommon.Value) (float64, InvalidReason
 // Canonical-presence accessors for writers of canonical attributes.
 func (in *Info) HasAgentID() bool    { return in.HasCanonical[roleAgentID] }
 func (in *Info) HasModel() bool      { return in.HasCanonical[roleModel] }
-func (in *Info) HasProvider() bool   { return in.HasCanonical[roleProvider] }
 func (in *Info) HasToolName() bool   { return in.HasCanonical[roleToolName] }
 func (in *Info) HasToolStatus() bool { return in.HasCanonical[roleToolStatus] }
 func (in *Info) HasKindAttr() bool   { return in.HasCanonical[roleCanonicalKind] }

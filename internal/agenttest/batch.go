@@ -157,6 +157,3 @@ func RealisticBatch(runs int, seed uint64) ptrace.Traces {
 	}
 	return td
 }
-
-// SpanCount counts the spans of td.
-func SpanCount(td ptrace.Traces) int { return td.SpanCount() }

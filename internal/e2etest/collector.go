@@ -82,17 +82,6 @@ func Binary(t testing.TB) string {
 	return buildPath
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Collector is a running otelcol-agent process.
 type Collector struct {
 	t      testing.TB

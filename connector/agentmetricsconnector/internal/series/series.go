@@ -80,9 +80,6 @@ func newMetric(def Def, set *Settings) *Metric {
 	return &Metric{def: def, set: set, points: map[Key]*point{}}
 }
 
-// Def returns the metric's definition.
-func (m *Metric) Def() Def { return m.def }
-
 // Len is the number of series, the overflow series included.
 func (m *Metric) Len() int {
 	if m.overflow != nil {
@@ -313,13 +310,4 @@ func (s *Set) AppendTo(sm pmetric.ScopeMetrics, now pcommon.Timestamp) {
 	for _, m := range s.metrics {
 		m.appendTo(sm.Metrics(), now)
 	}
-}
-
-// SeriesCount is the number of series held, for telemetry.
-func (s *Set) SeriesCount() int {
-	n := 0
-	for _, m := range s.metrics {
-		n += m.Len()
-	}
-	return n
 }
