@@ -33,7 +33,7 @@ type agentConnector struct {
 	next      consumer.Metrics
 	telemetry *metadata.TelemetryBuilder
 	extractor *agentspan.Extractor
-	pricer    *pricing.Pricer
+	table     *pricing.Table // built-in prices; lookups memoised in prices
 	now       func() time.Time
 	instance  string
 
@@ -84,7 +84,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		next:      next,
 		telemetry: tb,
 		extractor: agentspan.DefaultExtractor,
-		pricer:    pricing.NewPricer(table),
+		table:     table,
 		now:       time.Now,
 		instance:  instance,
 		runs:      newRunStore(cfg.Runs.MaxRuns),
@@ -374,8 +374,8 @@ func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {
 	}
 	e, ok := c.prices[in.Model]
 	if !ok {
-		// Memoised under mu in a plain map: cheaper than the Pricer's sync.Map.
-		e, _ = c.pricer.Lookup(in.Model)
+		// Memoised under mu in a plain map (the table lookup normalises the name).
+		e, _ = c.table.Lookup(in.Model)
 		if len(c.prices) < maxInterned {
 			c.prices[strings.Clone(in.Model)] = e
 		}
