@@ -6,6 +6,7 @@ package agenttest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -51,6 +52,16 @@ func Load(t testing.TB, name string) []ptrace.Traces {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, err := ParseJSONLines(data)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out
+}
+
+// ParseJSONLines reads OTLP/JSON as the file exporter writes it: one
+// ExportTraceServiceRequest per line; blank lines are skipped.
+func ParseJSONLines(data []byte) ([]ptrace.Traces, error) {
 	var out []ptrace.Traces
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
@@ -61,14 +72,11 @@ func Load(t testing.TB, name string) []ptrace.Traces {
 		}
 		td, err := u.UnmarshalTraces(sc.Bytes())
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			return nil, fmt.Errorf("line is not OTLP/JSON: %w", err)
 		}
 		out = append(out, td)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return out, sc.Err()
 }
 
 // LoadMerged returns every line of the file merged into one Traces.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,30 +49,17 @@ func sendAgentRun(t *testing.T, endpoint string) trace.TraceID {
 	return run.SpanContext().TraceID()
 }
 
-// spansOfTrace reads the spans of one trace from an OTLP/JSON file.
+// spansOfTrace returns the spans of one trace in an OTLP/JSON file, by name,
+// and the file's bytes.
 func spansOfTrace(path string, id trace.TraceID) (map[string]ptrace.Span, []byte, error) {
-	data, err := os.ReadFile(path)
+	spans, data, err := fileSpans(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	out := map[string]ptrace.Span{}
-	var u ptrace.JSONUnmarshaler
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		td, err := u.UnmarshalTraces([]byte(line))
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					if [16]byte(s.TraceID()) == [16]byte(id) {
-						out[s.Name()] = s
-					}
-				}
-			}
+	for _, s := range spans {
+		if [16]byte(s.TraceID()) == [16]byte(id) {
+			out[s.Name()] = s
 		}
 	}
 	return out, data, nil

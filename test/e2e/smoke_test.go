@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
 	"github.com/otelcol-agent/otelcol-agent/internal/e2etest"
 )
 
@@ -41,31 +41,41 @@ func sendSpans(t *testing.T, exporter sdktrace.SpanExporter, name string) {
 	}
 }
 
-// spanNamesInFile reads an OTLP/JSON trace file written by the file exporter.
-func spanNamesInFile(path string) (map[string]int, error) {
-	f, err := os.Open(path)
+// fileSpans returns every span of an OTLP/JSON trace file written by the
+// file exporter, and the file's bytes.
+func fileSpans(path string) ([]ptrace.Span, []byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
-	names := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var u ptrace.JSONUnmarshaler
-	for sc.Scan() {
-		td, err := u.UnmarshalTraces(sc.Bytes())
-		if err != nil {
-			return nil, fmt.Errorf("line is not OTLP/JSON: %w", err)
-		}
+	batches, err := agenttest.ParseJSONLines(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var spans []ptrace.Span
+	for _, td := range batches {
 		for _, rs := range td.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, s := range ss.Spans().All() {
-					names[s.Name()]++
+					spans = append(spans, s)
 				}
 			}
 		}
 	}
-	return names, sc.Err()
+	return spans, data, nil
+}
+
+// spanNamesInFile counts the spans of a trace file by name.
+func spanNamesInFile(path string) (map[string]int, error) {
+	spans, _, err := fileSpans(path)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]int{}
+	for _, s := range spans {
+		names[s.Name()]++
+	}
+	return names, nil
 }
 
 func TestSmokeDefaultConfig(t *testing.T) {
