@@ -9,6 +9,7 @@ package agentsim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -295,41 +296,19 @@ func (s *Sim) count(p plan) {
 func (s *Sim) Totals() Totals {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := *newTotals()
-	out.Runs = s.totals.Runs
-	for a, m := range s.totals.Requests {
-		out.Requests[a] = copyMap(m)
+	t := s.totals
+	out := Totals{
+		Runs: t.Runs, Requests: map[string]map[string]int{}, ToolCalls: map[string]map[string]int{},
+		LLMCalls: maps.Clone(t.LLMCalls), InputTokens: maps.Clone(t.InputTokens), OutputTokens: maps.Clone(t.OutputTokens),
+		ReasoningSteps: maps.Clone(t.ReasoningSteps), Hallucinations: maps.Clone(t.Hallucinations), Feedback: maps.Clone(t.Feedback),
 	}
-	for a, m := range s.totals.ToolCalls {
-		out.ToolCalls[a] = copyMap(m)
+	for a, m := range t.Requests {
+		out.Requests[a] = maps.Clone(m)
 	}
-	for a, v := range s.totals.LLMCalls {
-		out.LLMCalls[a] = v
-	}
-	for a, v := range s.totals.InputTokens {
-		out.InputTokens[a] = v
-	}
-	for a, v := range s.totals.OutputTokens {
-		out.OutputTokens[a] = v
-	}
-	for a, v := range s.totals.ReasoningSteps {
-		out.ReasoningSteps[a] = v
-	}
-	for a, v := range s.totals.Hallucinations {
-		out.Hallucinations[a] = v
-	}
-	for a, v := range s.totals.Feedback {
-		out.Feedback[a] = v
+	for a, m := range t.ToolCalls {
+		out.ToolCalls[a] = maps.Clone(m)
 	}
 	return out
-}
-
-func copyMap[K comparable, V any](m map[K]V) map[K]V {
-	o := make(map[K]V, len(m))
-	for k, v := range m {
-		o[k] = v
-	}
-	return o
 }
 
 // Summary is a one-line description of the totals for the progress line.
