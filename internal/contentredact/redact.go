@@ -197,18 +197,6 @@ func (r *Redactor) Events(span ptrace.Span) int {
 func (r *Redactor) apply(attrs pcommon.Map, match func(string) bool) int {
 	n := 0
 	if r.mode == ModeDrop {
-		// Most spans (tool, run, non-agent) hold no content: a read-only
-		// scan is cheaper than RemoveIf, which rewrites the slice.
-		found := false
-		for k := range attrs.All() {
-			if match(k) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return 0
-		}
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
 			if match(k) {
 				n++
