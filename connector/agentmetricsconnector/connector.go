@@ -288,7 +288,7 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		// Spans name their agent when the processor (or the application)
 		// wrote it; otherwise the run's agent once the run span is known.
 		agent := in.AgentID
-		if agent == "" && r.agentFromRun {
+		if agent == "" && r.hasRunSpan {
 			agent = r.agentID
 		}
 		c.spanObservations(s, in, func(o obs) {
@@ -303,7 +303,7 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 			c.hold(ctx, r, &o)
 		})
 	}
-	if r.agentFromRun && len(r.pending) > 0 {
+	if r.hasRunSpan && len(r.pending) > 0 {
 		for i := range r.pending {
 			c.emit(r.agentID, traceID, &r.pending[i], now)
 		}
@@ -361,7 +361,6 @@ func (c *agentConnector) updateRunSpan(r *run, s ptrace.Span, in *agentspan.Info
 	if in.AgentID != "" {
 		r.agentID = c.intern(in.AgentID)
 	}
-	r.agentFromRun = true
 }
 
 func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {

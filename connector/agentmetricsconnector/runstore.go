@@ -56,7 +56,6 @@ type run struct {
 	runFailed     bool
 	hasTotalSteps bool
 	hasCost       bool
-	agentFromRun  bool
 	totalSteps    int32
 	llmCalls      int32
 	toolCalls     int32
