@@ -134,10 +134,13 @@ func main() {
 	stepDur := flag.Duration("step", 8*time.Second, "duration of each step")
 	workers := flag.Int("workers", 6, "concurrent senders")
 	out := flag.String("out", "", "write the results as JSON here")
+	profDir := flag.String("profile-dir", "", "write a CPU profile of the collector per pipeline here (pprof extension on loopback)")
+	profRate := flag.Float64("profile-rate", 400000, "the offered rate whose step is profiled (the whole step)")
 	flag.Parse()
 	var results []pipelineResult
 	for _, p := range strings.Split(*configs, ",") {
-		r, err := measure(*bin, p, parseRates(*rates), *stepDur, *workers)
+		prof := profileSpec{dir: *profDir, rate: *profRate}
+		r, err := measure(*bin, p, parseRates(*rates), *stepDur, *workers, prof)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadharness:", p+":", err)
 			os.Exit(1)
@@ -195,13 +198,19 @@ func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceot
 	return ptraceotlp.NewExportResponse(), nil
 }
 
-func measure(bin, pipeline string, rates []float64, stepDur time.Duration, workers int) (pipelineResult, error) {
+// profileSpec asks for a CPU profile of the collector during one step.
+type profileSpec struct {
+	dir  string
+	rate float64
+}
+
+func measure(bin, pipeline string, rates []float64, stepDur time.Duration, workers int, prof profileSpec) (pipelineResult, error) {
 	res := pipelineResult{Pipeline: pipeline}
-	addrs, err := freeAddrs(5)
+	addrs, err := freeAddrs(6)
 	if err != nil {
 		return res, err
 	}
-	otlp, sinkAddr, health, prom, tel := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
+	otlp, sinkAddr, health, prom, tel, pprofAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	_, telPort, _ := net.SplitHostPort(tel)
 
 	sk := &sink{}
@@ -215,7 +224,14 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 	defer srv.Stop()
 
 	cfg, _ := filepath.Abs(filepath.Join("test/load", pipeline+".yaml"))
-	cmd := exec.Command(bin, "--config", cfg)
+	args := []string{"--config", cfg}
+	if prof.dir != "" {
+		// The pprof extension is added on the command line so the measured
+		// configurations stay identical with and without profiling.
+		args = append(args, "--config", "yaml:extensions::pprof::endpoint: "+pprofAddr,
+			"--config", "yaml:service::extensions: [health_check, pprof]")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "LOAD_OTLP="+otlp, "LOAD_SINK="+sinkAddr, "LOAD_HEALTH="+health,
 		"LOAD_PROMETHEUS="+prom, "LOAD_TELEMETRY_PORT="+telPort)
 	var logs bytes.Buffer
@@ -255,9 +271,21 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 	}
 	gen := atomic.Uint32{}
 	for _, rate := range rates {
+		var profiled chan error
+		if prof.dir != "" && rate == prof.rate {
+			profiled = make(chan error, 1)
+			go func() {
+				profiled <- saveCPUProfile(pprofAddr, stepDur, filepath.Join(prof.dir, pipeline+".cpu.pprof"))
+			}()
+		}
 		step, err := runStep(conn, batches, rate, stepDur, &gen, cmd.Process.Pid, tel)
 		if err != nil {
 			return res, err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return res, fmt.Errorf("profile: %w", err)
+			}
 		}
 		res.Steps = append(res.Steps, step)
 		fmt.Fprintf(os.Stderr, "loadharness: %s: offered %.0f/s achieved %.0f/s failed=%d refused=%.0f export_failed=%.0f cpu=%.2fs sustained=%v\n",
@@ -399,4 +427,26 @@ func peakRSSMiB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// saveCPUProfile fetches a CPU profile of the collector covering one step.
+func saveCPUProfile(addr string, dur time.Duration, path string) error {
+	secs := max(1, int(dur/time.Second))
+	client := http.Client{Timeout: dur + 30*time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
