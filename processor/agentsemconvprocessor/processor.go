@@ -2,7 +2,6 @@ package agentsemconvprocessor
 
 import (
 	"context"
-	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -105,42 +104,17 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 			}
 		}
 	}
-	n := len(st.spans)
-	st.infos = slices.Grow(st.infos[:0], n)[:n]
-	// With the default drop mode, content attributes are removed in the same
-	// pass over each span's attributes that extracts the roles.
-	var redacted int64
-	drops := p.redactor.Drops()
-	for i, s := range st.spans {
-		if drops {
-			redacted += int64(p.extractor.ExtractDropping(s, &st.infos[i], p.redactor.IsContent))
-		} else {
-			p.extractor.Extract(s, &st.infos[i])
-		}
+	var tally batchTally
+	order := st.grouper.Group(st.spans)
+	for start := 0; start < len(order); {
+		end := agentspan.NextTrace(st.spans, order, start)
+		// One trace at a time, extraction to write: a batch after the batch
+		// processor is far larger than the CPU caches, and a pass over the
+		// whole batch per step read every span from memory once per step.
+		p.processTrace(ctx, st, order[start:end], &tally)
+		start = end
 	}
-	p.resolveTraces(st)
-
-	var counts [4]int64
-	var invalid [6]int64
-	var priced int64
-	for i, s := range st.spans {
-		in := &st.infos[i]
-		counts[in.Kind]++
-		for _, inv := range in.Invalid[:in.NumInvalid] {
-			invalid[inv.Reason]++
-		}
-		if in.NumInvalid > 0 {
-			p.logInvalid(s, in)
-		}
-		if p.writeCanonical(ctx, s, in) {
-			priced++
-		}
-		if drops {
-			redacted += int64(p.redactor.Events(s))
-		} else {
-			redacted += int64(p.redactor.Span(s))
-		}
-	}
+	counts, invalid, redacted, priced := tally.kinds, tally.invalid, tally.redacted, tally.priced
 	for k, c := range counts {
 		if c > 0 {
 			p.telemetry.ProcessorAgentsemconvSpans.Add(ctx, c, p.kindAttrs[k])
@@ -157,71 +131,136 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 	if priced > 0 {
 		p.telemetry.ProcessorAgentsemconvPricedSpans.Add(ctx, priced)
 	}
-	clear(st.spans) // do not keep the batch reachable from the pool
+	// Do not keep the batch reachable from the pool (infos alias the
+	// spans' strings).
+	clear(st.spans)
+	clear(st.infos[:cap(st.infos)])
+	clear(st.nodes[:cap(st.nodes)])
 	return td, nil
 }
 
-// resolveTraces groups the batch's spans by trace and applies the
-// trace-level run rules and agent id propagation to each group.
-func (p *semconvProcessor) resolveTraces(st *batchState) {
-	order := st.grouper.Group(st.spans)
-	for start := 0; start < len(order); {
-		end := agentspan.NextTrace(st.spans, order, start)
-		st.nodes = st.nodes[:0]
-		for _, i := range order[start:end] {
-			s := st.spans[i]
-			st.nodes = append(st.nodes, agentspan.Node{SpanID: s.SpanID(), ParentID: s.ParentSpanID(), Info: &st.infos[i]})
+// batchTally counts what a batch did, for the processor's telemetry.
+type batchTally struct {
+	kinds    [4]int64
+	invalid  [6]int64
+	redacted int64
+	priced   int64
+}
+
+// processTrace extracts, resolves and rewrites the spans of one trace (idx
+// indexes st.spans): the trace-level run rules and agent id propagation
+// need all of the trace's spans in the batch.
+func (p *semconvProcessor) processTrace(ctx context.Context, st *batchState, idx []int32, t *batchTally) {
+	st.infos = slices.Grow(st.infos[:0], len(idx))[:len(idx)]
+	st.nodes = st.nodes[:0]
+	drops := p.redactor.Drops()
+	for j, i := range idx {
+		s, in := st.spans[i], &st.infos[j]
+		// With the default drop mode, content attributes are removed in the
+		// same pass over each span's attributes that extracts the roles.
+		if drops {
+			t.redacted += int64(p.extractor.ExtractDropping(s, in, p.redactor.IsContent))
+		} else {
+			p.extractor.Extract(s, in)
 		}
-		run := agentspan.ResolveRuns(st.nodes, st.index)
-		if p.cfg.PropagateAgentID {
-			if id := agentspan.RunAgentID(st.nodes, run); id != "" {
-				for _, nd := range st.nodes {
-					if nd.Info.AgentID == "" && nd.Info.Kind != agentspan.KindOther {
-						nd.Info.AgentID = id
-					}
+		st.nodes = append(st.nodes, agentspan.Node{SpanID: s.SpanID(), ParentID: s.ParentSpanID(), Info: in})
+	}
+	run := agentspan.ResolveRuns(st.nodes, st.index)
+	if p.cfg.PropagateAgentID {
+		if id := agentspan.RunAgentID(st.nodes, run); id != "" {
+			for _, nd := range st.nodes {
+				if nd.Info.AgentID == "" && nd.Info.Kind != agentspan.KindOther {
+					nd.Info.AgentID = id
 				}
 			}
 		}
-		start = end
 	}
-	clear(st.nodes[:cap(st.nodes)])
+	for j, i := range idx {
+		s, in := st.spans[i], &st.infos[j]
+		t.kinds[in.Kind]++
+		for _, inv := range in.Invalid[:in.NumInvalid] {
+			t.invalid[inv.Reason]++
+		}
+		if in.NumInvalid > 0 {
+			p.logInvalid(s, in)
+		}
+		if p.writeCanonical(ctx, s, in) {
+			t.priced++
+		}
+		if drops {
+			t.redacted += int64(p.redactor.Events(s))
+		} else {
+			t.redacted += int64(p.redactor.Span(s))
+		}
+	}
 }
+
+// canonicalWrite is one attribute writeCanonical adds to a span.
+type canonicalWrite struct {
+	key   string
+	str   string
+	num   int64
+	cost  float64
+	which uint8 // writeStr, writeInt or writeDouble
+}
+
+const (
+	writeStr uint8 = iota
+	writeInt
+	writeDouble
+)
+
+// maxCanonicalWrites bounds the writes of one span: kind, agent id, model,
+// five token directions, cost (llm spans; tool spans write fewer).
+const maxCanonicalWrites = 9
 
 // writeCanonical writes the agent.* attributes the span lacks and reports
 // whether a cost was computed. Values the application set are never changed.
+// The writes are planned first so that the attribute slice grows once, by
+// what is written: the decoder leaves spare capacity, and the content the
+// extraction removed freed more, so often it does not grow at all.
 func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in *agentspan.Info) bool {
-	attrs := s.Attributes()
-	if in.Kind == agentspan.KindOther {
+	var plan [maxCanonicalWrites]canonicalWrite
+	n := 0
+	str := func(key, v string) { plan[n] = canonicalWrite{key: key, str: v, which: writeStr}; n++ }
+	tokens := func(bit uint8, key string, v int64) {
+		if in.Tokens.Has&bit != 0 && !in.HasTokenAttr(bit) {
+			plan[n] = canonicalWrite{key: key, num: v, which: writeInt}
+			n++
+		}
+	}
+	priced := false
+	switch {
+	case in.Kind == agentspan.KindOther:
 		// A sub-agent demoted by the outermost-run rule says so, so that the
 		// connector downstream agrees without seeing the whole trace.
 		if in.ExplicitRun && !in.HasKindAttr() {
-			attrs.PutStr(agentspan.AttrSpanKind, agentspan.KindOther.String())
+			str(agentspan.AttrSpanKind, agentspan.KindOther.String())
 		}
-		return false
+	default:
+		if !in.HasKindAttr() {
+			str(agentspan.AttrSpanKind, in.Kind.String())
+		}
+		if in.AgentID != "" && !in.HasAgentID() {
+			str(agentspan.AttrAgentID, in.AgentID)
+		}
 	}
-	// One growth of the attribute slice instead of one per Put.
-	attrs.EnsureCapacity(attrs.Len() + maxWrites(in))
-	if !in.HasKindAttr() {
-		attrs.PutStr(agentspan.AttrSpanKind, in.Kind.String())
-	}
-	if in.AgentID != "" && !in.HasAgentID() {
-		attrs.PutStr(agentspan.AttrAgentID, in.AgentID)
-	}
-	priced := false
 	switch in.Kind {
 	case agentspan.KindLLM:
 		if in.Model != "" && !in.HasModel() {
-			attrs.PutStr(agentspan.AttrModelName, in.Model)
+			str(agentspan.AttrModelName, in.Model)
 		}
 		t := in.Tokens
-		putTokens(attrs, in, agentspan.HasInput, agentspan.AttrTokensInput, t.Input)
-		putTokens(attrs, in, agentspan.HasOutput, agentspan.AttrTokensOutput, t.Output)
-		putTokens(attrs, in, agentspan.HasCacheRead, agentspan.AttrTokensCacheRead, t.CacheRead)
-		putTokens(attrs, in, agentspan.HasCacheWrite, agentspan.AttrTokensCacheWrite, t.CacheWrite)
-		putTokens(attrs, in, agentspan.HasReasoning, agentspan.AttrTokensReasoning, t.Reasoning)
+		tokens(agentspan.HasInput, agentspan.AttrTokensInput, t.Input)
+		tokens(agentspan.HasOutput, agentspan.AttrTokensOutput, t.Output)
+		tokens(agentspan.HasCacheRead, agentspan.AttrTokensCacheRead, t.CacheRead)
+		tokens(agentspan.HasCacheWrite, agentspan.AttrTokensCacheWrite, t.CacheWrite)
+		tokens(agentspan.HasReasoning, agentspan.AttrTokensReasoning, t.Reasoning)
 		if !in.HasCostAttr() && t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0 {
 			if e, ok := p.pricer.Lookup(in.Model); ok {
-				attrs.PutDouble(agentspan.AttrCostUSD, e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}))
+				cost := e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite})
+				plan[n] = canonicalWrite{key: agentspan.AttrCostUSD, cost: cost, which: writeDouble}
+				n++
 				priced = true
 			} else {
 				p.telemetry.ProcessorAgentsemconvUnknownModels.Add(ctx, 1, p.unknownModelAttr(in.Model))
@@ -229,13 +268,27 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		}
 	case agentspan.KindTool:
 		if in.ToolName != "" && !in.HasToolName() {
-			attrs.PutStr(agentspan.AttrToolName, in.ToolName)
+			str(agentspan.AttrToolName, in.ToolName)
 		}
 		if in.ToolStatus != "" && !in.HasToolStatus() {
-			attrs.PutStr(agentspan.AttrToolStatus, in.ToolStatus)
+			str(agentspan.AttrToolStatus, in.ToolStatus)
 		}
 	}
-	if !p.cfg.KeepOriginalAttributes {
+	attrs := s.Attributes()
+	if n > 0 {
+		attrs.EnsureCapacity(attrs.Len() + n)
+	}
+	for _, w := range plan[:n] {
+		switch w.which {
+		case writeStr:
+			attrs.PutStr(w.key, w.str)
+		case writeInt:
+			attrs.PutInt(w.key, w.num)
+		default:
+			attrs.PutDouble(w.key, w.cost)
+		}
+	}
+	if !p.cfg.KeepOriginalAttributes && in.Kind != agentspan.KindOther {
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
 			canonical, ok := p.extractor.SourceOf(k)
 			if !ok {
@@ -246,23 +299,6 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		})
 	}
 	return priced
-}
-
-// maxWrites is how many attributes writeCanonical may add to the span.
-func maxWrites(in *agentspan.Info) int {
-	switch in.Kind {
-	case agentspan.KindLLM:
-		return 4 + bits.OnesCount8(in.Tokens.Has) // kind, agent, model, cost + tokens
-	case agentspan.KindTool:
-		return 4 // kind, agent, tool name, tool status
-	}
-	return 2
-}
-
-func putTokens(attrs pcommon.Map, in *agentspan.Info, bit uint8, key string, v int64) {
-	if in.Tokens.Has&bit != 0 && !in.HasTokenAttr(bit) {
-		attrs.PutInt(key, v)
-	}
 }
 
 // unknownModelAttr returns the telemetry attribute for an unpriced model,
