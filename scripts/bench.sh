@@ -117,7 +117,7 @@ for p in load:
 if prof:
     names = [p["pipeline"] for p in load if p["pipeline"] in prof]
     print(f"\n## Where the collector's CPU goes (profile of the {profrate:.0f} spans/s step)\n")
-    print("CPU profile of the collector process (pprof extension, added on the command line) over the whole step; each stage is the cumulative CPU of its entry point divided by the spans the step sent, in ns per span. Stages overlap nothing; what is left (gRPC, batch processor, scheduler, GC assists and sweeping) is in the total only.\n")
+    print("CPU profile of the collector process (pprof extension, added on the command line) over the whole step; each stage is the cumulative CPU of its entry point divided by the spans the step sent, in ns per span. The stages do not overlap; what is left (gRPC, batch processor, scheduler, GC assists and sweeping) is in the total only.\n")
     print("| stage | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names))
     for label, _ in [("total CPU", None)] + stages:
         key = "total" if label == "total CPU" else label
