@@ -114,22 +114,21 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 		p.processTrace(ctx, st, order[start:end], &tally)
 		start = end
 	}
-	counts, invalid, redacted, priced := tally.kinds, tally.invalid, tally.redacted, tally.priced
-	for k, c := range counts {
+	for k, c := range tally.kinds {
 		if c > 0 {
 			p.telemetry.ProcessorAgentsemconvSpans.Add(ctx, c, p.kindAttrs[k])
 		}
 	}
-	for r, c := range invalid {
+	for r, c := range tally.invalid {
 		if c > 0 {
 			p.telemetry.ProcessorAgentsemconvInvalidAttributes.Add(ctx, c, p.reasonAttrs[r])
 		}
 	}
-	if redacted > 0 {
-		p.telemetry.ProcessorAgentsemconvRedactedAttributes.Add(ctx, redacted)
+	if tally.redacted > 0 {
+		p.telemetry.ProcessorAgentsemconvRedactedAttributes.Add(ctx, tally.redacted)
 	}
-	if priced > 0 {
-		p.telemetry.ProcessorAgentsemconvPricedSpans.Add(ctx, priced)
+	if tally.priced > 0 {
+		p.telemetry.ProcessorAgentsemconvPricedSpans.Add(ctx, tally.priced)
 	}
 	// Do not keep the batch reachable from the pool (infos alias the
 	// spans' strings).
