@@ -68,8 +68,7 @@ type batch struct {
 }
 
 func newBatch(seed uint64) (*batch, error) {
-	td := agenttest.RealisticBatch(100, seed)
-	data, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	data, td, err := agenttest.RealisticBatchOTLP(100, seed)
 	if err != nil {
 		return nil, err
 	}

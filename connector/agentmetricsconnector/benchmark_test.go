@@ -102,8 +102,11 @@ func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }
 
-// BenchmarkConsumeTraces: agentmetrics and contrib span_metrics side by side
-// on the same realistic agent batches (ns/span, allocs/op).
+// BenchmarkConsumeTraces: agentmetrics, contrib span_metrics and
+// signal_to_metrics side by side on the same realistic agent batches
+// (ns/span, allocs/op). The OTLP decode of that batch, the reference for the
+// processor + connector target, is BenchmarkDecodeOTLP in the processor's
+// package.
 func BenchmarkConsumeTraces(b *testing.B) {
 	b.Run("agentmetrics", func(b *testing.B) {
 		cfg := createDefaultConfig().(*Config)
@@ -137,24 +140,6 @@ func BenchmarkConsumeTraces(b *testing.B) {
 			b.Fatal(err)
 		}
 		benchConnector(b, c, nil)
-	})
-	b.Run("otlp_decode", func(b *testing.B) {
-		// The reference: decoding the same batch from OTLP protobuf.
-		tmpl := agenttest.RealisticBatch(benchRuns, 1)
-		data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tmpl)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var u ptrace.ProtoUnmarshaler
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := u.UnmarshalTraces(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tmpl.SpanCount()), "ns/span")
 	})
 	b.Run("span_metrics", func(b *testing.B) {
 		f := spanmetricsconnector.NewFactory()

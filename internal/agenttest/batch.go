@@ -157,3 +157,12 @@ func RealisticBatch(runs int, seed uint64) ptrace.Traces {
 	}
 	return td
 }
+
+// RealisticBatchOTLP is RealisticBatch as a collector receives it: OTLP
+// protobuf (the bytes of an ExportTraceServiceRequest and of TracesData are
+// the same), with the batch it encodes.
+func RealisticBatchOTLP(runs int, seed uint64) ([]byte, ptrace.Traces, error) {
+	td := RealisticBatch(runs, seed)
+	data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	return data, td, err
+}

@@ -30,12 +30,11 @@ func reportPerSpan(b *testing.B, spans int) {
 // processor (the processor's own garbage is: allocs/op and B/op).
 func BenchmarkProcessTraces(b *testing.B) {
 	const chunk = 16
-	tmpl := agenttest.RealisticBatch(benchRuns, 1)
-	spans := tmpl.SpanCount()
-	data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tmpl)
+	data, tmpl, err := agenttest.RealisticBatchOTLP(benchRuns, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	spans := tmpl.SpanCount()
 	var u ptrace.ProtoUnmarshaler
 	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), createDefaultConfig(), consumertest.NewNop())
 	if err != nil {
@@ -68,12 +67,11 @@ func BenchmarkProcessTraces(b *testing.B) {
 // BenchmarkDecodeOTLP is the reference: decoding the same batch from OTLP
 // protobuf, which every collector pays before any processor runs.
 func BenchmarkDecodeOTLP(b *testing.B) {
-	tmpl := agenttest.RealisticBatch(benchRuns, 1)
-	spans := tmpl.SpanCount()
-	data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tmpl)
+	data, tmpl, err := agenttest.RealisticBatchOTLP(benchRuns, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	spans := tmpl.SpanCount()
 	var u ptrace.ProtoUnmarshaler
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
