@@ -86,12 +86,14 @@ func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
 			b.Fatal(err)
 		}
 		if i%distinct == distinct-1 {
-			// New trace ids for the next round: every batch opens new runs,
-			// as a live stream does (never the late-span path).
-			b.StopTimer()
+			// Closing the runs is part of the per-span work (span_metrics
+			// does all of its work in ConsumeTraces): timed.
 			if closeRuns != nil {
 				closeRuns(i)
 			}
+			// New trace ids for the next round: every batch opens new runs,
+			// as a live stream does (never the late-span path).
+			b.StopTimer()
 			for j := range batches {
 				setGeneration(batches[j], i+1+j)
 			}
@@ -118,8 +120,8 @@ func BenchmarkConsumeTraces(b *testing.B) {
 		now := time.Now()
 		c.now = func() time.Time { return now }
 		benchConnector(b, c, func(int) {
-			// Close the runs of the last batches so state stays bounded,
-			// as the periodic flush does in a live collector.
+			// Close (decide and emit) the runs of the last batches, as the
+			// periodic flush does in a live collector.
 			now = now.Add(time.Hour)
 			_ = c.flush(context.Background())
 		})
@@ -152,45 +154,39 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	})
 }
 
-// BenchmarkMemoryPerInFlightRun measures heap bytes per open run: runs whose
-// LLM and tool spans have arrived (with the agent id the processor writes)
-// and whose root has not.
-func BenchmarkMemoryPerInFlightRun(b *testing.B) {
+// BenchmarkMemoryPerHeldRun measures the heap held per open run and per
+// held span: realistic runs (root, 3-8 LLM and 2-6 tool spans in the four
+// conventions, long prompt content, conversation ids) whose spans arrived
+// and whose trace has not closed yet (the root is withheld, as before an
+// SDK exports it last). It reports the heap and the store's own account.
+func BenchmarkMemoryPerHeldRun(b *testing.B) {
 	for _, runs := range []int{10_000, 100_000} {
 		b.Run(map[int]string{10_000: "10k", 100_000: "100k"}[runs], func(b *testing.B) {
+			td := agenttest.RealisticBatch(runs, 7)
+			// Withhold the roots: every run stays open.
+			for _, rs := range td.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					ss.Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
+				}
+			}
+			spans := td.SpanCount()
 			for range b.N {
 				cfg := createDefaultConfig().(*Config)
-				cfg.Runs.MaxRuns = runs
 				c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 				if err != nil {
 					b.Fatal(err)
 				}
 				// Warm the batch scratch space (it is per batch, not per run)
-				// with a batch of the same size that opens no run.
+				// with a plain batch of the same size that opens nothing.
 				warm := ptrace.NewTraces()
 				wss := warm.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-				for i := range runs {
+				for i := range spans {
 					s := wss.Spans().AppendEmpty()
 					s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), 2})
 					s.SetName("GET /health")
 				}
 				if err := c.ConsumeTraces(context.Background(), warm); err != nil {
 					b.Fatal(err)
-				}
-				td := ptrace.NewTraces()
-				rs := td.ResourceSpans().AppendEmpty()
-				rs.Resource().Attributes().PutStr("service.name", "svc")
-				ss := rs.ScopeSpans().AppendEmpty()
-				for i := range runs {
-					s := ss.Spans().AppendEmpty()
-					s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), 1})
-					s.SetSpanID(pcommon.SpanID{1})
-					s.SetParentSpanID(pcommon.SpanID{9})
-					s.SetName("chat")
-					s.Attributes().PutStr("gen_ai.operation.name", "chat")
-					s.Attributes().PutStr("gen_ai.request.model", "gpt-4o")
-					s.Attributes().PutStr("agent.agent.id", "support")
-					s.Attributes().PutInt("gen_ai.usage.input_tokens", 100)
 				}
 				runtime.GC()
 				var before, after runtime.MemStats
@@ -200,10 +196,13 @@ func BenchmarkMemoryPerInFlightRun(b *testing.B) {
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				if len(c.runs.runs) != runs {
-					b.Fatalf("%d runs open, want %d", len(c.runs.runs), runs)
+				if c.store.Len() != runs {
+					b.Fatalf("%d traces open, want %d", c.store.Len(), runs)
 				}
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(runs), "bytes/run")
+				heap := float64(after.HeapAlloc - before.HeapAlloc)
+				b.ReportMetric(heap/float64(runs), "bytes/run")
+				b.ReportMetric(heap/float64(spans), "bytes/span")
+				b.ReportMetric(float64(c.store.Bytes())/float64(spans), "accounted-bytes/span")
 				runtime.KeepAlive(td)
 				runtime.KeepAlive(c)
 			}

@@ -32,17 +32,28 @@ type Config struct {
 	_ struct{}
 }
 
-// RunsConfig bounds the per-run state.
+// RunsConfig bounds the trace store: the spans of open traces are held
+// (as a compact skeleton, never the span) until the trace closes, and runs,
+// agents and attribution are decided then, once, on the whole trace.
 type RunsConfig struct {
-	// MaxRuns in memory; the oldest is closed early (evicted) past it.
+	// MaxRuns is the most open traces held; past it (or MaxSpans or
+	// MaxBytes) the least recently active trace is closed early (evicted)
+	// with what it has. Closed traces remembered for late spans are
+	// bounded by it too.
 	MaxRuns int `mapstructure:"max_runs"`
-	// GracePeriod after the run span (and after each later span of the
-	// run) for late children before the run's metrics are emitted.
+	// MaxSpans is the most spans held across open traces.
+	MaxSpans int `mapstructure:"max_spans"`
+	// MaxBytes is the most memory (bytes) the held state may use.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// GracePeriod: a trace that looks complete (its root is held and every
+	// held span's parent is held) closes after this long without a span.
 	GracePeriod time.Duration `mapstructure:"grace_period"`
-	// TTL for runs whose run span never comes.
+	// TTL: a trace that does not look complete closes after this long
+	// without a span (every span renews it), so runs of any length are
+	// held while they are active. Closed traces are remembered this long.
 	TTL time.Duration `mapstructure:"ttl"`
-	// MaxPendingPerRun bounds span observations held while a run's agent
-	// id is unknown; more are dropped and counted.
+	// MaxPendingPerRun is deprecated and ignored (observations are held
+	// in the trace store, bounded by max_spans and max_bytes).
 	MaxPendingPerRun int `mapstructure:"max_pending_per_run"`
 }
 
@@ -81,8 +92,11 @@ func (c *Config) Validate() error {
 	if c.Runs.TTL <= c.Runs.GracePeriod {
 		errs = append(errs, fmt.Errorf("runs.ttl: must be longer than runs.grace_period (%s), got %s", c.Runs.GracePeriod, c.Runs.TTL))
 	}
-	if c.Runs.MaxPendingPerRun < 0 {
-		errs = append(errs, fmt.Errorf("runs.max_pending_per_run: must not be negative, got %d", c.Runs.MaxPendingPerRun))
+	if c.Runs.MaxSpans <= 0 {
+		errs = append(errs, fmt.Errorf("runs.max_spans: must be positive, got %d", c.Runs.MaxSpans))
+	}
+	if c.Runs.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("runs.max_bytes: must be positive, got %d", c.Runs.MaxBytes))
 	}
 	if c.CardinalityLimit <= 0 {
 		errs = append(errs, fmt.Errorf("cardinality_limit: must be positive, got %d", c.CardinalityLimit))

@@ -151,7 +151,7 @@ func TestRunWithoutRootExpiresAndStillCountsSpans(t *testing.T) {
 	h.advance(time.Minute)
 	v := h.flush()
 	assert.Empty(t, v.sums["agent_llm_calls_total"], "held while the run's agent is unknown")
-	h.advance(5 * time.Minute)
+	h.advance(30 * time.Minute)
 	v = h.flush()
 	assert.Equal(t, 1.0, v.total("agent_llm_calls_total", "agent_id=svc-fallback"), "expired: span-level metrics under service.name")
 	assert.Equal(t, 1.0, v.total("agent_tool_calls_total", "agent_id=svc-fallback"))
@@ -172,7 +172,7 @@ func TestMaxRunsEvictsOldest(t *testing.T) {
 		mkSpan(ss, i+1, 1, 0, "invoke_agent a", 0, 1e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})
 		h.consume(td)
 	}
-	assert.Len(t, h.c.runs.runs, 2)
+	assert.Equal(t, 2, h.c.store.Len())
 	v := h.flush()
 	assert.Equal(t, 1.0, v.total("agent_requests_total", "agent_id=a"), "the evicted run is emitted, once")
 	h.advance(time.Minute)
@@ -299,5 +299,5 @@ func TestFeedbackInAnotherTraceByConversation(t *testing.T) {
 	n, sum := v.histCountSum("agent_user_feedback_score", "agent_id=helper")
 	assert.EqualValues(t, 1, n)
 	assert.Equal(t, 4.0, sum)
-	assert.Empty(t, h.c.runs.runs, "feedback alone opens no run")
+	assert.Zero(t, h.c.store.Len(), "feedback alone opens no trace")
 }

@@ -24,11 +24,13 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		FlushInterval:          10 * time.Second,
 		AggregationTemporality: "cumulative",
+		// Sized for 100k concurrent runs of 20 spans (docs: memory).
 		Runs: RunsConfig{
-			MaxRuns:          100_000,
-			GracePeriod:      5 * time.Second,
-			TTL:              5 * time.Minute,
-			MaxPendingPerRun: 256,
+			MaxRuns:     200_000,
+			MaxSpans:    4_000_000,
+			MaxBytes:    512 << 20,
+			GracePeriod: 5 * time.Second,
+			TTL:         30 * time.Minute,
 		},
 		CardinalityLimit: 2000,
 		MaxLabelLength:   128,

@@ -7,7 +7,7 @@ import "github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/i
 // (it appends _total to monotonic sums and _seconds to histograms in "s",
 // and keeps names that already end with them).
 var (
-	requestDurationBuckets = []float64{0.5, 1, 2, 5, 10, 20, 60, 120, 180, 300}
+	requestDurationBuckets = []float64{0.5, 1, 2, 5, 10, 20, 60, 120, 180, 300, 600, 1800, 3600, 7200, 14400}
 	modelLatencyBuckets    = []float64{0.1, 0.3, 0.5, 1, 2, 5, 10, 30, 60}
 	reasoningStepBuckets   = []float64{1, 2, 3, 5, 8, 12, 20}
 	toolCallsPerRunBuckets = []float64{0, 1, 2, 3, 5, 8, 12, 20}
@@ -29,13 +29,14 @@ const (
 	lOutcome  = "outcome"
 	lResult   = "result"
 	lTaskType = "task_type"
+	lCaller   = "caller_agent_id"
 )
 
 // agentMetrics holds a handle per metric.
 type agentMetrics struct {
 	set *series.Set
 
-	requests, requestDuration                      *series.Metric
+	requests, requestDuration, invocations         *series.Metric
 	llmCalls, tokens, modelLatency, cost           *series.Metric
 	toolCalls, toolDuration, reasoningSteps        *series.Metric
 	toolCallsPerRun, hallucinations, recoveries    *series.Metric
@@ -57,8 +58,9 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	}
 	m := &agentMetrics{set: set}
 	// L1
-	m.requests = sum("agent_requests_total", "", "Agent runs, by outcome status.", true, lAgent, lStatus)
+	m.requests = sum("agent_requests_total", "", "Agent runs (entry invocations: no agent invocation above them), by outcome status.", true, lAgent, lStatus)
 	m.requestDuration = hist("agent_request_duration_seconds", "s", "End-to-end duration of an agent run.", requestDurationBuckets, lAgent)
+	m.invocations = sum("agent_invocations_total", "", "Agent invocations, nested included, by calling agent (absent for entry invocations) and status.", true, lAgent, lCaller, lStatus)
 	// L2
 	m.llmCalls = sum("agent_llm_calls_total", "", "LLM inferences.", true, lAgent, lModel, lStatus)
 	m.tokens = sum("agent_tokens_consumed_total", "", "Tokens by direction: input (uncached), output, cache_read, cache_write; they add up to the total without double counting.", true, lAgent, lModel, lDir)
@@ -67,8 +69,8 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	// L3
 	m.toolCalls = sum("agent_tool_calls_total", "", "Tool executions, by status success, failure or timeout.", true, lAgent, lTool, lStatus)
 	m.toolDuration = hist("agent_tool_duration_seconds", "s", "Duration of one tool execution.", toolBuckets, lAgent, lTool)
-	m.reasoningSteps = hist("agent_reasoning_steps", "", "LLM calls per run (or the run's agent.run.total_steps).", reasoningStepBuckets, lAgent)
-	m.toolCallsPerRun = hist("agent_tool_calls_per_run", "", "Tool calls per run.", toolCallsPerRunBuckets, lAgent)
+	m.reasoningSteps = hist("agent_reasoning_steps", "", "LLM calls per agent invocation, nested included, of its own (or its agent.run.total_steps).", reasoningStepBuckets, lAgent)
+	m.toolCallsPerRun = hist("agent_tool_calls_per_run", "", "Tool calls per agent invocation, nested included, of its own.", toolCallsPerRunBuckets, lAgent)
 	m.hallucinations = sum("agent_hallucination_total", "", "Detected hallucinations, by type.", true, lAgent, lHType)
 	m.recoveries = sum("agent_recovery_attempts_total", "", "Recovery attempts, by strategy.", true, lAgent, lStrategy)
 	m.stepOutcomes = sum("agent_step_outcomes_total", "", "Reasoning step outcomes.", true, lAgent, lOutcome)
@@ -77,7 +79,7 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)
-	m.runCost = hist("agent_run_cost_usd", "", "Cost per run (task) in USD.", runCostBuckets, lAgent)
+	m.runCost = hist("agent_run_cost_usd", "", "Cost per run (entry invocation) in USD, its whole tree included.", runCostBuckets, lAgent)
 	m.feedback = hist("agent_user_feedback_score", "", "User feedback scores.", feedbackBuckets, lAgent)
 	if genai {
 		m.genaiTokenUsage = hist("gen_ai.client.token.usage", "{token}", "GenAI semconv: tokens per operation.",

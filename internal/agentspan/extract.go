@@ -82,6 +82,9 @@ type Info struct {
 	// KindFixed: the kind came from agent.span.kind or a user rule and is
 	// not changed by trace-level resolution.
 	KindFixed bool
+	// Recognized: the span carries at least one attribute of a known
+	// convention (a generic chain span does; a plain HTTP span does not).
+	Recognized bool
 
 	AgentID, Model, Provider, ToolName, ToolStatus string
 	ConversationID, RequestID, Operation           string
@@ -232,6 +235,7 @@ func (e *Extractor) visit(k string, v pcommon.Value, sc *scratch, info *Info) {
 	if !ok {
 		return
 	}
+	info.Recognized = true
 	if kr.prio == 0 {
 		// Present at all, valid or not: the application set it, so it is
 		// never overwritten.
@@ -455,6 +459,15 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 		(prio[roleTokensInput] != math.MaxUint8 || prio[roleTokensOutput] != math.MaxUint8) {
 		info.Kind = KindLLM
 	}
+}
+
+// ParentIsRemote reports whether the span's parent lives in another
+// process (the W3C is-remote bit of OTLP span flags, when the SDK sets it):
+// such a span is a local root of this process's part of the trace.
+func ParentIsRemote(s ptrace.Span) bool {
+	const hasIsRemote, isRemote = 0x100, 0x200
+	f := s.Flags()
+	return f&hasIsRemote != 0 && f&isRemote != 0
 }
 
 // toolNameFromSpanName takes the tool name from "execute_tool NAME" (GenAI

@@ -23,14 +23,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                    metric.Meter
-	mu                                       sync.Mutex
-	registrations                            []metric.Registration
-	ConnectorAgentmetricsObservationsDropped metric.Int64Counter
-	ConnectorAgentmetricsRunsActive          metric.Int64UpDownCounter
-	ConnectorAgentmetricsRunsClosed          metric.Int64Counter
-	ConnectorAgentmetricsSeriesOverflow      metric.Int64Counter
-	ConnectorAgentmetricsSpansLate           metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ConnectorAgentmetricsHeldBytes      metric.Int64UpDownCounter
+	ConnectorAgentmetricsSeriesOverflow metric.Int64Counter
+	ConnectorAgentmetricsSpansHeld      metric.Int64UpDownCounter
+	ConnectorAgentmetricsSpansLate      metric.Int64Counter
+	ConnectorAgentmetricsTracesActive   metric.Int64UpDownCounter
+	ConnectorAgentmetricsTracesClosed   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -62,22 +63,10 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ConnectorAgentmetricsObservationsDropped, err = builder.meter.Int64Counter(
-		"otelcol_connector_agentmetrics_observations_dropped",
-		metric.WithDescription("Span observations dropped because a run held too many waiting for its agent id. [Development]"),
-		metric.WithUnit("{observations}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ConnectorAgentmetricsRunsActive, err = builder.meter.Int64UpDownCounter(
-		"otelcol_connector_agentmetrics_runs_active",
-		metric.WithDescription("Runs held in memory, waiting for their run span, late children or expiry. [Development]"),
-		metric.WithUnit("{runs}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ConnectorAgentmetricsRunsClosed, err = builder.meter.Int64Counter(
-		"otelcol_connector_agentmetrics_runs_closed",
-		metric.WithDescription("Runs whose metrics were emitted (completed), forced out by max_runs (evicted), or whose run span never came (expired). [Development]"),
-		metric.WithUnit("{runs}"),
+	builder.ConnectorAgentmetricsHeldBytes, err = builder.meter.Int64UpDownCounter(
+		"otelcol_connector_agentmetrics_held_bytes",
+		metric.WithDescription("Memory the trace store holds (span skeletons, strings, decision cache), as counted against runs.max_bytes. [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorAgentmetricsSeriesOverflow, err = builder.meter.Int64Counter(
@@ -86,10 +75,28 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{observations}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsSpansHeld, err = builder.meter.Int64UpDownCounter(
+		"otelcol_connector_agentmetrics_spans_held",
+		metric.WithDescription("Span skeletons held in the trace store. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorAgentmetricsSpansLate, err = builder.meter.Int64Counter(
 		"otelcol_connector_agentmetrics_spans_late",
-		metric.WithDescription("Spans that arrived after their run's metrics were emitted; they count in span-level metrics only. [Development]"),
+		metric.WithDescription("Spans that arrived after their trace was decided; their calls count at span level only, never as a second run. [Development]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsTracesActive, err = builder.meter.Int64UpDownCounter(
+		"otelcol_connector_agentmetrics_traces_active",
+		metric.WithDescription("Open traces held in the trace store, waiting to close. [Development]"),
+		metric.WithUnit("{traces}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsTracesClosed, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_traces_closed",
+		metric.WithDescription("Traces decided and emitted, by reason (completed, expired when no span came for runs.ttl, evicted by the budget, shutdown). [Development]"),
+		metric.WithUnit("{traces}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

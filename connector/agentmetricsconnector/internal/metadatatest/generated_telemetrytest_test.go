@@ -19,24 +19,28 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ConnectorAgentmetricsObservationsDropped.Add(context.Background(), 1)
-	tb.ConnectorAgentmetricsRunsActive.Add(context.Background(), 1)
-	tb.ConnectorAgentmetricsRunsClosed.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsHeldBytes.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSeriesOverflow.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsSpansHeld.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSpansLate.Add(context.Background(), 1)
-	AssertEqualConnectorAgentmetricsObservationsDropped(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualConnectorAgentmetricsRunsActive(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualConnectorAgentmetricsRunsClosed(t, testTel,
+	tb.ConnectorAgentmetricsTracesActive.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsTracesClosed.Add(context.Background(), 1)
+	AssertEqualConnectorAgentmetricsHeldBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsSeriesOverflow(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsSpansHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsSpansLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsTracesActive(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsTracesClosed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -285,7 +285,11 @@ func (m *Metric) attrs(a pcommon.Map, p *point, overflow bool) {
 		return
 	}
 	for i, l := range m.def.Labels {
-		a.PutStr(l, p.key[i])
+		// An empty value is an absent label (caller_agent_id of an entry
+		// invocation), as Prometheus treats it.
+		if p.key[i] != "" {
+			a.PutStr(l, p.key[i])
+		}
 	}
 }
 

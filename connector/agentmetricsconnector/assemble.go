@@ -1,0 +1,209 @@
+package agentmetricsconnector
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/tracestore"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+)
+
+// consumeTrace adds the spans of one trace found in this batch (idx
+// indexes the batch) to the trace store. Nothing is decided here: runs,
+// agents and attribution are decided when the trace closes.
+func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time.Time, onClose tracestore.OnClose) {
+	st := &c.batch
+	traceID := st.spans[idx[0]].TraceID()
+	tr := c.store.Get(traceID)
+	if tr == nil {
+		if dec, ok := c.store.Decided(traceID); ok {
+			c.late(ctx, idx, dec, now)
+			return
+		}
+		relevant, hasRoot := false, false
+		for _, i := range idx {
+			s, in := st.spans[i], &st.infos[i]
+			if in.Kind != agentspan.KindOther || in.Recognized || in.HasFeedback || hasAgentEvents(s) {
+				relevant = true
+			}
+			if s.ParentSpanID().IsEmpty() {
+				hasRoot = true
+			}
+		}
+		// A whole trace with nothing agent-related in it (roots end, and
+		// are exported, last): not held. Parts without their root are held:
+		// they may be the ancestors of agent spans still to come.
+		if !relevant && hasRoot {
+			return
+		}
+		if c.feedbackByConversation(idx, traceID, now) {
+			return
+		}
+		tr = c.store.Open(traceID, now.UnixNano())
+	}
+	for _, i := range idx {
+		c.addSpan(tr, st.spans[i], &st.infos[i], st.services[i])
+	}
+	c.store.Touched(tr, now.UnixNano(), onClose)
+}
+
+// addSpan appends the skeleton of one span and its observations to tr.
+func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agentspan.Info, service string) {
+	strs := c.store.Strings()
+	sp := tracestore.Span{
+		ID: s.SpanID(), Parent: s.ParentSpanID(), Seconds: float32(spanSeconds(s)),
+		Kind: in.Kind, Agent: strs.Intern(in.AgentID), Service: strs.Intern(service),
+	}
+	if in.ExplicitRun {
+		sp.Flags |= tracestore.Explicit
+	}
+	if in.KindFixed {
+		sp.Flags |= tracestore.KindFixed
+	}
+	if in.IsError {
+		sp.Flags |= tracestore.Error
+	}
+	if agentspan.ParentIsRemote(s) {
+		sp.Flags |= tracestore.RemoteParent
+	}
+	switch in.Kind {
+	case agentspan.KindLLM:
+		sp.Name = strs.Intern(orUnknown(in.Model))
+		t := in.Tokens
+		f := tracestore.LLMFacts{Tokens: [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)}}
+		if cost, ok := c.costOf(in); ok {
+			f.Cost = cost
+			sp.Flags |= tracestore.HasCost
+		}
+		tr.LLM = append(tr.LLM, f)
+		sp.Extra = uint32(len(tr.LLM))
+	case agentspan.KindTool:
+		sp.Name = strs.Intern(orUnknown(in.ToolName))
+		sp.Status = strs.Intern(in.ToolStatus)
+	default:
+		// Invocations and roots (which may be the run) keep their run-level
+		// attributes.
+		if in.TaskType != "" || in.TaskOutcome != "" || in.HasTotalSteps {
+			f := tracestore.InvFacts{TaskType: strs.Intern(in.TaskType), TaskOutcome: strs.Intern(in.TaskOutcome)}
+			if in.HasTotalSteps {
+				f.TotalSteps = int32(min(in.RunTotalSteps, math.MaxInt32))
+				sp.Flags |= tracestore.HasTotalSteps
+			}
+			tr.Inv = append(tr.Inv, f)
+			sp.Extra = uint32(len(tr.Inv))
+		}
+	}
+	if tr.Conversation == 0 && in.ConversationID != "" {
+		tr.Conversation = strs.Intern(in.ConversationID)
+	}
+	node := tr.AddSpan(sp)
+	c.spanSignals(s, in, func(o obs) {
+		kind := o.sig
+		if o.kind == obsFeedback {
+			kind = tracestore.SigFeedback
+		}
+		tr.Signals = append(tr.Signals, tracestore.Signal{Span: node, Kind: kind, Name: strs.Intern(o.name), Value: o.value})
+	})
+}
+
+// late handles spans of a trace already closed: they count at span level
+// (against the agent they name, else the trace's), never as a second run.
+func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.Decision, now time.Time) {
+	st := &c.batch
+	var kinds [4]int64
+	for _, i := range idx {
+		s, in := st.spans[i], &st.infos[i]
+		kinds[in.Kind]++
+		agent := in.AgentID
+		if agent == "" {
+			agent = dec.Agent
+		}
+		emit := func(o obs) { c.emit(agent, s.TraceID(), &o, now) }
+		c.callObservation(s, in, emit)
+		c.spanSignals(s, in, emit)
+	}
+	for k, n := range kinds {
+		if n > 0 {
+			c.telemetry.ConnectorAgentmetricsSpansLate.Add(ctx, n, c.lateKindAttrs[k])
+		}
+	}
+}
+
+// feedbackByConversation handles a trace that is only feedback or signals
+// (no run, llm or tool span) of a conversation whose run already closed:
+// it is counted under that run's agent without opening a trace. Reports
+// whether it did.
+func (c *agentConnector) feedbackByConversation(idx []int32, traceID pcommon.TraceID, now time.Time) bool {
+	st := &c.batch
+	agent := ""
+	for _, i := range idx {
+		in := &st.infos[i]
+		if in.Kind != agentspan.KindOther || in.ExplicitRun {
+			return false
+		}
+		if agent == "" && in.ConversationID != "" {
+			agent = c.conversations[in.ConversationID]
+		}
+	}
+	if agent == "" {
+		return false
+	}
+	for _, i := range idx {
+		in := &st.infos[i]
+		a := agent
+		if in.AgentID != "" {
+			a = in.AgentID
+		}
+		c.spanSignals(st.spans[i], in, func(o obs) { c.emit(a, traceID, &o, now) })
+	}
+	return true
+}
+
+// rememberConversation maps a closed run's conversation to its agent,
+// bounded by runs.max_traces (oldest forgotten first).
+func (c *agentConnector) rememberConversation(conv, agent string) {
+	if _, ok := c.conversations[conv]; !ok {
+		c.conversationOrder = append(c.conversationOrder, conv)
+	}
+	c.conversations[conv] = agent
+	for len(c.conversations) > c.cfg.Runs.MaxRuns && len(c.conversationOrder) > 0 {
+		delete(c.conversations, c.conversationOrder[0])
+		c.conversationOrder = c.conversationOrder[1:]
+	}
+}
+
+// reportHeld brings the store gauges of the telemetry up to date.
+func (c *agentConnector) reportHeld(ctx context.Context) {
+	traces, spans, bytes := int64(c.store.Len()), int64(c.store.Spans()), c.store.Bytes()
+	if d := traces - c.held.traces; d != 0 {
+		c.telemetry.ConnectorAgentmetricsTracesActive.Add(ctx, d)
+	}
+	if d := spans - c.held.spans; d != 0 {
+		c.telemetry.ConnectorAgentmetricsSpansHeld.Add(ctx, d)
+	}
+	if d := bytes - c.held.bytes; d != 0 {
+		c.telemetry.ConnectorAgentmetricsHeldBytes.Add(ctx, d)
+	}
+	c.held.traces, c.held.spans, c.held.bytes = traces, spans, bytes
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func clampU32(v int64) uint32 {
+	if v <= 0 {
+		return 0
+	}
+	if v > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(v)
+}

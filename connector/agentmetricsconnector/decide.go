@@ -1,0 +1,202 @@
+package agentmetricsconnector
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/series"
+	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/tracestore"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+)
+
+// closeState is scratch space for closing one trace (under mu).
+type closeState struct {
+	agent    []string // per span: the agent id its observations count under
+	llm      []int32  // per invocation span: its own llm calls
+	tools    []int32  // per invocation span: its own tool calls
+	treeCost []float64
+	hasCost  []bool
+}
+
+// closeFn returns the store's OnClose: the trace's metrics, decided once
+// on the whole tree.
+func (c *agentConnector) closeFn(ctx context.Context) tracestore.OnClose {
+	return func(t *tracestore.Trace, reason tracestore.Reason) {
+		c.decide(t, c.now())
+		c.telemetry.ConnectorAgentmetricsTracesClosed.Add(ctx, 1, c.reasonAttrs[reason])
+	}
+}
+
+// decide emits every metric of a closing trace.
+func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
+	res := c.store.Resolve(t)
+	strs := c.store.Strings()
+	n := len(t.Spans)
+	cs := &c.closing
+	cs.agent = grow(cs.agent, n)
+	cs.llm = grow(cs.llm, n)
+	cs.tools = grow(cs.tools, n)
+	cs.treeCost = grow(cs.treeCost, n)
+	cs.hasCost = grow(cs.hasCost, n)
+
+	// The agent id of each invocation: its own, else one named by a span
+	// it owns, else its service.name; the same fallback for every series
+	// of the invocation.
+	for _, inv := range res.Invocations {
+		cs.agent[inv] = strs.String(t.Spans[inv].Agent)
+	}
+	for i := range t.Spans {
+		if o := res.Owner[i]; o >= 0 && cs.agent[o] == "" && t.Spans[i].Agent != 0 {
+			cs.agent[o] = strs.String(t.Spans[i].Agent)
+		}
+	}
+	conv := ""
+	if len(res.Invocations) == 0 && t.Conversation != 0 {
+		conv = c.conversations[strs.String(t.Conversation)]
+	}
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		switch o := res.Owner[i]; {
+		case res.IsInvocation[i]:
+			if cs.agent[i] == "" {
+				cs.agent[i] = fallbackAgent(strs.String(sp.Service))
+			}
+		case o >= 0:
+			// Set below, once the owner's fallback is known.
+		case sp.Agent != 0:
+			cs.agent[i] = strs.String(sp.Agent)
+		case conv != "":
+			cs.agent[i] = conv
+		default:
+			cs.agent[i] = fallbackAgent(strs.String(sp.Service))
+		}
+	}
+	for i := range t.Spans {
+		if o := res.Owner[i]; o >= 0 && !res.IsInvocation[i] {
+			cs.agent[i] = cs.agent[o]
+		}
+	}
+
+	// Calls, counted once against their owner.
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		var o obs
+		switch sp.Kind {
+		case agentspan.KindLLM:
+			if res.Shadowed[i] {
+				continue
+			}
+			f := &t.LLM[sp.Extra-1]
+			o = obs{kind: obsLLM, name: strs.String(sp.Name), failed: sp.Flags&tracestore.Error != 0, spanID: sp.ID,
+				tokens: [4]int64{int64(f.Tokens[0]), int64(f.Tokens[1]), int64(f.Tokens[2]), int64(f.Tokens[3])},
+				value: float64(sp.Seconds), cost: f.Cost, hasCost: sp.Flags&tracestore.HasCost != 0}
+			if own := res.Owner[i]; own >= 0 {
+				cs.llm[own]++
+			}
+			if e := res.Entry[i]; e >= 0 && o.hasCost {
+				cs.treeCost[e] += o.cost
+				cs.hasCost[e] = true
+			}
+		case agentspan.KindTool:
+			o = obs{kind: obsTool, name: strs.String(sp.Name), status: strs.String(sp.Status), spanID: sp.ID, value: float64(sp.Seconds)}
+			if own := res.Owner[i]; own >= 0 {
+				cs.tools[own]++
+			}
+		default:
+			continue
+		}
+		c.emit(cs.agent[i], t.ID, &o, now)
+	}
+	for i := range t.Signals {
+		sg := &t.Signals[i]
+		o := obs{kind: obsSignal, sig: sg.Kind, name: strs.String(sg.Name), value: sg.Value, spanID: t.Spans[sg.Span].ID}
+		if sg.Kind == tracestore.SigFeedback {
+			o.kind = obsFeedback
+		}
+		c.emit(cs.agent[sg.Span], t.ID, &o, now)
+	}
+
+	// Invocations: every one counts in agent_invocations_total and its own
+	// reasoning steps and tool calls; entries are the requests and tasks.
+	ts := pcommon.NewTimestampFromTime(now)
+	m := c.metrics
+	primary := ""
+	for _, inv := range res.Invocations {
+		sp := &t.Spans[inv]
+		agent := cs.agent[inv]
+		failed := sp.Flags&tracestore.Error != 0
+		status := "success"
+		if failed {
+			status = "failure"
+		}
+		caller := ""
+		if cl := res.Caller[inv]; cl >= 0 {
+			caller = cs.agent[cl]
+		}
+		m.invocations.Add(series.Key{agent, caller, status}, 1, ts)
+		var facts tracestore.InvFacts
+		if sp.Extra > 0 && sp.Kind != agentspan.KindLLM {
+			facts = t.Inv[sp.Extra-1]
+		}
+		steps := int64(cs.llm[inv])
+		if sp.Flags&tracestore.HasTotalSteps != 0 {
+			steps = int64(facts.TotalSteps)
+		}
+		m.reasoningSteps.Observe(series.Key{agent}, float64(steps), t.ID, sp.ID, ts)
+		m.toolCallsPerRun.Observe(series.Key{agent}, float64(cs.tools[inv]), t.ID, sp.ID, ts)
+		if res.Caller[inv] >= 0 {
+			continue
+		}
+		if primary == "" {
+			primary = agent
+		}
+		dur := float64(sp.Seconds)
+		m.requests.Add(series.Key{agent, status}, 1, ts)
+		m.requestDuration.Observe(series.Key{agent}, dur, t.ID, sp.ID, ts)
+		if cs.hasCost[inv] {
+			m.runCost.Observe(series.Key{agent}, cs.treeCost[inv], t.ID, sp.ID, ts)
+		}
+		outcome := strs.String(facts.TaskOutcome)
+		if outcome == "" {
+			outcome = "completed"
+			if failed {
+				outcome = "failed"
+			}
+		}
+		taskType := strs.String(facts.TaskType)
+		if taskType == "" {
+			taskType = "default"
+		}
+		m.tasks.Add(series.Key{agent, taskType, outcome}, 1, ts)
+		if m.genaiAgentDuration != nil {
+			m.genaiAgentDuration.Observe(series.Key{agent}, dur, t.ID, sp.ID, ts)
+		}
+	}
+	if primary == "" && n > 0 {
+		primary = cs.agent[0]
+	}
+	c.store.Decide(t.ID, primary, now.UnixNano())
+	if t.Conversation != 0 && primary != "" {
+		c.rememberConversation(strs.String(t.Conversation), primary)
+	}
+	clear(cs.agent) // do not keep strings of the closed trace reachable
+}
+
+// fallbackAgent is the agent id of a run that names none: its service.
+func fallbackAgent(service string) string {
+	if service == "" {
+		return "unknown"
+	}
+	return service
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}

@@ -1,0 +1,407 @@
+// Package tracestore holds the agent-relevant skeleton of open traces until
+// they close, and decides runs, agent invocations and attribution once per
+// trace, on the whole tree, when it closes.
+//
+// A trace closes when it looks complete (a local root is held and every
+// held span's parent is held) and no span came for the grace period, or
+// when no span came for the idle timeout. Every span renews the deadline.
+// Memory is bounded by a budget (traces, spans, bytes): past it the least
+// recently active trace is closed early (evicted) with what it has. Closed
+// traces are remembered for a while (the decision cache) so late spans
+// never open a second run.
+package tracestore
+
+import (
+	"time"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+)
+
+// Flags are per-span facts.
+type Flags uint8
+
+const (
+	// Explicit: the span declares an agent invocation.
+	Explicit Flags = 1 << iota
+	// KindFixed: the kind came from agent.span.kind or a user rule.
+	KindFixed
+	// Error: the span status is Error.
+	Error
+	// RemoteParent: the parent lives in another process (W3C flags), so
+	// the span is a local root of this process's part of the trace.
+	RemoteParent
+	// HasCost: the LLM facts carry a cost.
+	HasCost
+	// HasTotalSteps: the invocation facts carry agent.run.total_steps.
+	HasTotalSteps
+)
+
+// Span is the skeleton of one held span: what trace-level decisions and
+// the span's own observations need, never the span itself.
+type Span struct {
+	ID, Parent pcommon.SpanID
+	// Seconds is the span's duration (float32: 0.5 ms resolution at 2 h).
+	Seconds float32
+	Agent   Str // the span's own agent id attribute
+	Name    Str // model (llm) or tool name (tool)
+	Status  Str // tool status
+	Service Str // resource service.name
+	// Extra indexes LLM (llm spans) or Inv (other spans), 1-based; 0: none.
+	Extra uint32
+	Kind  agentspan.Kind
+	Flags Flags
+}
+
+// LLMFacts are an LLM span's usage.
+type LLMFacts struct {
+	// Tokens: uncached input, output, cache read, cache write.
+	Tokens [4]uint32
+	Cost   float64
+}
+
+// InvFacts are the run-level attributes of a span that is or may become an
+// invocation (explicit agent spans and roots).
+type InvFacts struct {
+	TaskType, TaskOutcome Str
+	TotalSteps            int32
+}
+
+// SignalKind says what a Signal is.
+type SignalKind uint8
+
+const (
+	SigHallucination SignalKind = iota
+	SigRecovery
+	SigStep
+	SigApproval
+	SigFeedback
+)
+
+// Signal is one L3/L4 signal carried by a span (attribute or event).
+type Signal struct {
+	Value float64 // feedback score
+	Span  uint32  // index in Spans
+	Name  Str     // label value (type, strategy, outcome, result)
+	Kind  SignalKind
+}
+
+// Trace is one open trace.
+type Trace struct {
+	ID      pcommon.TraceID
+	Spans   []Span
+	LLM     []LLMFacts
+	Inv     []InvFacts
+	Signals []Signal
+	// Conversation is the first conversation id seen (links feedback sent
+	// in another trace).
+	Conversation Str
+
+	lastSeen   int64
+	roots      int32 // local roots held
+	checkedLen int   // len(Spans) when last found incomplete; -1 never
+	held       int   // spans accounted in the store's budget
+	bytes      int64
+	prev, next *Trace
+}
+
+// Size of the held state, for the budget and the benchmarks.
+const (
+	SpanBytes   = int64(unsafe.Sizeof(Span{}))
+	LLMBytes    = int64(unsafe.Sizeof(LLMFacts{}))
+	InvBytes    = int64(unsafe.Sizeof(InvFacts{}))
+	SignalBytes = int64(unsafe.Sizeof(Signal{}))
+	// TraceBytes: the Trace struct, its map entry and pointer.
+	TraceBytes = int64(unsafe.Sizeof(Trace{})) + 64
+)
+
+func (t *Trace) footprint() int64 {
+	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes +
+		int64(cap(t.Inv))*InvBytes + int64(cap(t.Signals))*SignalBytes
+}
+
+// AddSpan appends a span skeleton and returns its index.
+func (t *Trace) AddSpan(s Span) uint32 {
+	if s.Parent.IsEmpty() || s.Flags&RemoteParent != 0 {
+		t.roots++
+	}
+	t.Spans = append(t.Spans, s)
+	return uint32(len(t.Spans) - 1)
+}
+
+// Reason is why a trace closed.
+type Reason uint8
+
+const (
+	// Completed: the trace looked complete and the grace period passed.
+	Completed Reason = iota
+	// Expired: no span came for the idle timeout, the trace incomplete.
+	Expired
+	// Evicted: closed early to stay within the memory budget.
+	Evicted
+	// Shutdown: closed because the collector is stopping.
+	Shutdown
+)
+
+var reasonNames = [...]string{"completed", "expired", "evicted", "shutdown"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Reasons lists every Reason (for telemetry attribute sets).
+var Reasons = []Reason{Completed, Expired, Evicted, Shutdown}
+
+// Settings bound the store.
+type Settings struct {
+	// Grace after the last span of a complete-looking trace.
+	Grace time.Duration
+	// IdleTimeout closes a trace that is not complete after this long
+	// without a span.
+	IdleTimeout time.Duration
+	// MaxTraces, MaxSpans and MaxBytes are the budget.
+	MaxTraces int
+	MaxSpans  int
+	MaxBytes  int64
+	// MaxStringLength caps held strings (bytes).
+	MaxStringLength int
+	// DecisionRetention: how long a closed trace is remembered for late
+	// spans (at most MaxTraces of them).
+	DecisionRetention time.Duration
+}
+
+// Decision is what the decision cache remembers of a closed trace.
+type Decision struct {
+	// Agent is the agent id of the trace's first entry invocation (or the
+	// fallback), for late spans that name none.
+	Agent string
+	at    int64
+}
+
+// OnClose receives a closing trace; the trace and its strings are released
+// when it returns.
+type OnClose func(t *Trace, r Reason)
+
+// Store holds open traces. Not safe for concurrent use.
+type Store struct {
+	set     Settings
+	traces  map[pcommon.TraceID]*Trace
+	head    *Trace // least recently active
+	tail    *Trace
+	strs    *Interner
+	spans   int
+	bytes   int64 // traces' footprints (strings are in strs)
+	decided decisionCache
+	res     resolver
+}
+
+// New returns an empty store.
+func New(s Settings) *Store {
+	return &Store{
+		set:     s,
+		traces:  map[pcommon.TraceID]*Trace{},
+		strs:    newInterner(s.MaxStringLength),
+		decided: decisionCache{m: map[pcommon.TraceID]Decision{}},
+		res:     resolver{index: map[pcommon.SpanID]int32{}},
+	}
+}
+
+// Strings is the store's interner: the Str of every held span.
+func (s *Store) Strings() *Interner { return s.strs }
+
+// Get returns the open trace id, or nil.
+func (s *Store) Get(id pcommon.TraceID) *Trace { return s.traces[id] }
+
+// Decided returns the decision of a closed trace still remembered.
+func (s *Store) Decided(id pcommon.TraceID) (Decision, bool) {
+	d, ok := s.decided.m[id]
+	return d, ok
+}
+
+// Open creates an open trace (the caller checked Get and Decided).
+func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
+	t := &Trace{ID: id, lastSeen: now, checkedLen: -1}
+	s.traces[id] = t
+	s.pushBack(t)
+	return t
+}
+
+// Touched records that spans were added to t at now: renews its deadline,
+// updates the budget and evicts the least recently active traces past it.
+func (s *Store) Touched(t *Trace, now int64, onClose OnClose) {
+	t.lastSeen = now
+	s.unlink(t)
+	s.pushBack(t)
+	fp := t.footprint()
+	s.bytes += fp - t.bytes
+	t.bytes = fp
+	s.spans += len(t.Spans) - t.held
+	t.held = len(t.Spans)
+	for s.head != nil && s.overBudget() {
+		s.close(s.head, Evicted, now, onClose)
+	}
+}
+
+func (s *Store) overBudget() bool {
+	return (s.set.MaxTraces > 0 && len(s.traces) > s.set.MaxTraces) ||
+		(s.set.MaxSpans > 0 && s.spans > s.set.MaxSpans) ||
+		(s.set.MaxBytes > 0 && s.Bytes() > s.set.MaxBytes)
+}
+
+// Len, Spans and Bytes report what is held.
+func (s *Store) Len() int      { return len(s.traces) }
+func (s *Store) Spans() int    { return s.spans }
+func (s *Store) Bytes() int64  { return s.bytes + s.strs.Bytes() + s.decided.bytes() }
+func (s *Store) Decisions() int { return len(s.decided.m) }
+
+// CloseDue closes the traces whose deadline passed at now.
+func (s *Store) CloseDue(now int64, onClose OnClose) {
+	grace, idle := int64(s.set.Grace), int64(s.set.IdleTimeout)
+	for t := s.head; t != nil; {
+		next := t.next
+		if now-t.lastSeen < grace {
+			break // the list is ordered by last activity: the rest are newer
+		}
+		switch {
+		case s.complete(t):
+			s.close(t, Completed, now, onClose)
+		case now-t.lastSeen >= idle:
+			s.close(t, Expired, now, onClose)
+		}
+		t = next
+	}
+	s.decided.prune(now, int64(s.set.DecisionRetention))
+}
+
+// CloseAll closes every open trace (shutdown).
+func (s *Store) CloseAll(now int64, onClose OnClose) {
+	for s.head != nil {
+		s.close(s.head, Shutdown, now, onClose)
+	}
+}
+
+// complete: a local root is held and every span's parent is held or remote.
+func (s *Store) complete(t *Trace) bool {
+	if t.roots == 0 {
+		return false
+	}
+	if t.checkedLen == len(t.Spans) {
+		return false // nothing new since it was found incomplete
+	}
+	idx := s.res.indexOf(t)
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		if sp.Parent.IsEmpty() || sp.Flags&RemoteParent != 0 {
+			continue
+		}
+		if _, ok := idx[sp.Parent]; !ok {
+			t.checkedLen = len(t.Spans)
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
+	s.unlink(t)
+	delete(s.traces, t.ID)
+	s.spans -= t.held
+	s.bytes -= t.bytes
+	onClose(t, r)
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		s.strs.Release(sp.Agent)
+		s.strs.Release(sp.Name)
+		s.strs.Release(sp.Status)
+		s.strs.Release(sp.Service)
+	}
+	for i := range t.Inv {
+		s.strs.Release(t.Inv[i].TaskType)
+		s.strs.Release(t.Inv[i].TaskOutcome)
+	}
+	for i := range t.Signals {
+		s.strs.Release(t.Signals[i].Name)
+	}
+	s.strs.Release(t.Conversation)
+}
+
+// Decide remembers a closed trace's decision for late spans.
+func (s *Store) Decide(id pcommon.TraceID, agent string, now int64) {
+	s.decided.add(id, Decision{Agent: agent, at: now}, s.set.MaxTraces)
+}
+
+func (s *Store) pushBack(t *Trace) {
+	t.prev, t.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = t
+	} else {
+		s.head = t
+	}
+	s.tail = t
+}
+
+func (s *Store) unlink(t *Trace) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else if s.head == t {
+		s.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else if s.tail == t {
+		s.tail = t.prev
+	}
+	t.prev, t.next = nil, nil
+}
+
+// decisionCache remembers closed traces in closing order, bounded in count
+// and age.
+type decisionCache struct {
+	m     map[pcommon.TraceID]Decision
+	order []pcommon.TraceID
+	head  int
+	strs  int64
+}
+
+func (d *decisionCache) add(id pcommon.TraceID, dec Decision, max int) {
+	if old, ok := d.m[id]; ok {
+		d.strs -= int64(len(old.Agent))
+	} else {
+		d.order = append(d.order, id)
+	}
+	d.m[id] = dec
+	d.strs += int64(len(dec.Agent))
+	for max > 0 && len(d.m) > max && d.head < len(d.order) {
+		d.drop()
+	}
+	d.compact()
+}
+
+func (d *decisionCache) drop() {
+	id := d.order[d.head]
+	d.head++
+	if old, ok := d.m[id]; ok {
+		d.strs -= int64(len(old.Agent))
+		delete(d.m, id)
+	}
+}
+
+func (d *decisionCache) prune(now, retention int64) {
+	for d.head < len(d.order) {
+		if dec, ok := d.m[d.order[d.head]]; ok && now-dec.at < retention {
+			break
+		}
+		d.drop()
+	}
+	d.compact()
+}
+
+func (d *decisionCache) compact() {
+	if d.head > 1024 && d.head > len(d.order)/2 {
+		d.order = append(d.order[:0], d.order[d.head:]...)
+		d.head = 0
+	}
+}
+
+// bytes approximates the cache's memory: map entry and order slot per trace.
+func (d *decisionCache) bytes() int64 { return int64(len(d.m))*72 + d.strs }
