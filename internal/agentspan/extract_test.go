@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"testing"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
@@ -17,38 +16,29 @@ type traceTotals struct {
 	toolNames                      map[string]int
 }
 
-// classifyTraces runs the extractor and ResolveRuns per trace, as the processor does.
+// classifyTraces runs the extractor on every span: per-span facts only
+// (runs are decided per trace by the connector's trace store).
 func classifyTraces(td ptrace.Traces) traceTotals {
 	tot := traceTotals{agentIDs: map[string]int{}, toolNames: map[string]int{}}
-	byTrace := map[pcommon.TraceID][]Node{}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				in := &Info{}
-				DefaultExtractor.Extract(s, in)
-				byTrace[s.TraceID()] = append(byTrace[s.TraceID()], Node{SpanID: s.SpanID(), ParentID: s.ParentSpanID(), Info: in})
-			}
-		}
-	}
-	idx := map[pcommon.SpanID]int{}
-	for _, nodes := range byTrace {
-		run := ResolveRuns(nodes, idx)
-		if run >= 0 {
-			tot.agentIDs[nodes[run].Info.AgentID]++
-		}
-		for _, n := range nodes {
-			switch n.Info.Kind {
-			case KindRun:
-				tot.runs++
-			case KindLLM:
-				tot.llm++
-				tot.input += n.Info.Tokens.Input
-				tot.output += n.Info.Tokens.Output
-			case KindTool:
-				tot.tools++
-				tot.toolNames[n.Info.ToolName]++
-				if n.Info.ToolStatus == ToolStatusFailure {
-					tot.toolFailures++
+				var in Info
+				DefaultExtractor.Extract(s, &in)
+				switch in.Kind {
+				case KindRun:
+					tot.runs++
+					tot.agentIDs[in.AgentID]++
+				case KindLLM:
+					tot.llm++
+					tot.input += in.Tokens.Input
+					tot.output += in.Tokens.Output
+				case KindTool:
+					tot.tools++
+					tot.toolNames[in.ToolName]++
+					if in.ToolStatus == ToolStatusFailure {
+						tot.toolFailures++
+					}
 				}
 			}
 		}
@@ -304,39 +294,6 @@ func TestUserRulesAndMappings(t *testing.T) {
 	}
 }
 
-func TestResolveRunsNestedAndRootFallback(t *testing.T) {
-	mk := func(id, parent byte, in Info) Node {
-		n := Node{SpanID: pcommon.SpanID{id}, Info: &in}
-		if parent != 0 {
-			n.ParentID = pcommon.SpanID{parent}
-		}
-		return n
-	}
-	// Outer agent (1) > sub-agent (2) > llm (3): only the outer is the run.
-	nodes := []Node{mk(3, 2, Info{Kind: KindLLM}), mk(2, 1, Info{Kind: KindRun, ExplicitRun: true, AgentID: "inner"}), mk(1, 0, Info{Kind: KindRun, ExplicitRun: true, AgentID: "outer"})}
-	idx := map[pcommon.SpanID]int{}
-	run := ResolveRuns(nodes, idx)
-	if run != 2 || nodes[1].Info.Kind != KindOther || nodes[2].Info.Kind != KindRun {
-		t.Fatalf("run %d kinds %v %v", run, nodes[1].Info.Kind, nodes[2].Info.Kind)
-	}
-	if RunAgentID(nodes, run) != "outer" {
-		t.Fatal(RunAgentID(nodes, run))
-	}
-	// Generic chain root (other) with a tool child becomes the run.
-	nodes = []Node{mk(2, 1, Info{Kind: KindTool}), mk(1, 0, Info{Kind: KindOther})}
-	if run := ResolveRuns(nodes, idx); run != 1 || nodes[1].Info.Kind != KindRun {
-		t.Fatalf("root fallback: run %d", run)
-	}
-	// A root with no llm/tool work is not a run.
-	nodes = []Node{mk(2, 1, Info{Kind: KindOther}), mk(1, 0, Info{Kind: KindOther})}
-	if run := ResolveRuns(nodes, idx); run != -1 {
-		t.Fatalf("plain trace got run %d", run)
-	}
-	// A parent cycle in bad input terminates.
-	nodes = []Node{mk(1, 2, Info{Kind: KindRun, ExplicitRun: true}), mk(2, 1, Info{Kind: KindLLM})}
-	ResolveRuns(nodes, idx)
-}
-
 func FuzzExtract(f *testing.F) {
 	f.Add("chat", "gen_ai.usage.input_tokens", "123", int64(5), 1.5)
 	f.Add("agent.request", "agent.llm.tokens.input", "NaN", int64(-1), -3.0)
@@ -358,8 +315,13 @@ func FuzzExtract(f *testing.F) {
 				t.Fatalf("accepted out-of-range token count %d from %q/%d/%v", v, sval, ival, dval)
 			}
 		}
-		if tk.Uncached() < 0 {
-			t.Fatal("negative uncached")
+		// Input is normalised to include cache reads and writes (the auto
+		// rule adds them when they exceed it), so uncached is what is left.
+		if tk.Has&HasInput != 0 && tk.Input < tk.CacheRead+tk.CacheWrite {
+			t.Fatalf("input %d below its cache reads %d + writes %d", tk.Input, tk.CacheRead, tk.CacheWrite)
+		}
+		if tk.Uncached() != max(0, tk.Input-tk.CacheRead-tk.CacheWrite) {
+			t.Fatalf("uncached %d of %+v", tk.Uncached(), tk)
 		}
 	})
 }

@@ -18,8 +18,9 @@ type Config struct {
 	// agent.* attribute was derived from (default true). When false they
 	// are removed once the canonical attribute is written.
 	KeepOriginalAttributes bool `mapstructure:"keep_original_attributes"`
-	// PropagateAgentID writes the run's agent id on the llm and tool spans
-	// of the same trace found in the same batch (default true).
+	// PropagateAgentID is deprecated and ignored: which agent made a call
+	// depends on the whole trace, which a batch may not hold; the
+	// agentmetrics connector decides it when the trace closes.
 	PropagateAgentID bool `mapstructure:"propagate_agent_id"`
 	// MaxTokensPerCall: token counts above it are refused as too_large.
 	MaxTokensPerCall int64 `mapstructure:"max_tokens_per_call"`

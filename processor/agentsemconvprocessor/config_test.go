@@ -28,7 +28,7 @@ func TestDefaultConfig(t *testing.T) {
 	cfg := loadConfig(t, "")
 	require.NoError(t, confmap.Validate(cfg))
 	assert.True(t, cfg.KeepOriginalAttributes)
-	assert.True(t, cfg.PropagateAgentID)
+	assert.False(t, cfg.PropagateAgentID, "deprecated, off")
 	assert.Equal(t, "drop", cfg.Redaction.Mode, "content redaction is on by default")
 	assert.EqualValues(t, 10_000_000, cfg.MaxTokensPerCall)
 }

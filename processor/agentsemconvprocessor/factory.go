@@ -25,7 +25,6 @@ func NewFactory() processor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		KeepOriginalAttributes: true,
-		PropagateAgentID:       true,
 		MaxTokensPerCall:       agentspan.DefaultMaxTokensPerCall,
 		Redaction: RedactionConfig{
 			Mode:          string(contentredact.ModeDrop),

@@ -2,7 +2,6 @@ package agentsemconvprocessor
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,16 +40,6 @@ type semconvProcessor struct {
 	otherModel    metric.MeasurementOption
 
 	lastInvalidLog atomic.Int64
-	pool           sync.Pool // *batchState
-}
-
-// batchState is the scratch space of one ConsumeTraces call, pooled.
-type batchState struct {
-	spans   []ptrace.Span
-	infos   []agentspan.Info
-	grouper agentspan.TraceGrouper
-	nodes   []agentspan.Node
-	index   map[pcommon.SpanID]int
 }
 
 func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor, error) {
@@ -82,7 +71,6 @@ func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor
 	for r := agentspan.InvalidNonNumeric; r <= agentspan.InvalidTooLarge; r++ {
 		p.reasonAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
 	}
-	p.pool.New = func() any { return &batchState{index: map[pcommon.SpanID]int{}} }
 	set.Logger.Info("agentsemconv processor ready",
 		zap.Int("priced_models", table.Len()), zap.String("redaction", p.redactor.Describe()))
 	return p, nil
@@ -94,26 +82,19 @@ func (p *semconvProcessor) shutdown(context.Context) error {
 }
 
 func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	st := p.pool.Get().(*batchState)
-	defer p.pool.Put(st)
-	st.spans = st.spans[:0]
+	var tally batchTally
+	var in agentspan.Info
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				st.spans = append(st.spans, s)
+				// Extraction, writes and redaction of one span back to back:
+				// the span is read from memory once. Every write is a fact of
+				// the span itself, so no span waits for the rest of its trace.
+				p.processSpan(ctx, s, &in, &tally)
 			}
 		}
 	}
-	var tally batchTally
-	order := st.grouper.Group(st.spans)
-	for start := 0; start < len(order); {
-		end := agentspan.NextTrace(st.spans, order, start)
-		// One trace at a time, extraction to write: a batch after the batch
-		// processor is far larger than the CPU caches, and a pass over the
-		// whole batch per step read every span from memory once per step.
-		p.processTrace(ctx, st, order[start:end], &tally)
-		start = end
-	}
+	in = agentspan.Info{} // do not keep span strings reachable
 	for k, c := range tally.kinds {
 		if c > 0 {
 			p.telemetry.ProcessorAgentsemconvSpans.Add(ctx, c, p.kindAttrs[k])
@@ -130,11 +111,6 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 	if tally.priced > 0 {
 		p.telemetry.ProcessorAgentsemconvPricedSpans.Add(ctx, tally.priced)
 	}
-	// Do not keep the batch reachable from the pool (infos alias the
-	// spans' strings).
-	clear(st.spans)
-	clear(st.infos[:cap(st.infos)])
-	clear(st.nodes[:cap(st.nodes)])
 	return td, nil
 }
 
@@ -146,51 +122,30 @@ type batchTally struct {
 	priced   int64
 }
 
-// processTrace extracts, resolves and rewrites the spans of one trace (idx
-// indexes st.spans): the trace-level run rules and agent id propagation
-// need all of the trace's spans in the batch.
-func (p *semconvProcessor) processTrace(ctx context.Context, st *batchState, idx []int32, t *batchTally) {
-	st.infos = slices.Grow(st.infos[:0], len(idx))[:len(idx)]
-	st.nodes = st.nodes[:0]
+// processSpan extracts, rewrites and redacts one span.
+func (p *semconvProcessor) processSpan(ctx context.Context, s ptrace.Span, in *agentspan.Info, t *batchTally) {
+	// With the default drop mode, content attributes are removed in the
+	// same pass over the span's attributes that extracts the roles.
 	drops := p.redactor.Drops()
-	for j, i := range idx {
-		s, in := st.spans[i], &st.infos[j]
-		// With the default drop mode, content attributes are removed in the
-		// same pass over each span's attributes that extracts the roles.
-		if drops {
-			t.redacted += int64(p.extractor.ExtractDropping(s, in, p.redactor.IsContent))
-		} else {
-			p.extractor.Extract(s, in)
-		}
-		st.nodes = append(st.nodes, agentspan.Node{SpanID: s.SpanID(), ParentID: s.ParentSpanID(), Info: in})
+	if drops {
+		t.redacted += int64(p.extractor.ExtractDropping(s, in, p.redactor.IsContent))
+	} else {
+		p.extractor.Extract(s, in)
 	}
-	run := agentspan.ResolveRuns(st.nodes, st.index)
-	if p.cfg.PropagateAgentID {
-		if id := agentspan.RunAgentID(st.nodes, run); id != "" {
-			for _, nd := range st.nodes {
-				if nd.Info.AgentID == "" && nd.Info.Kind != agentspan.KindOther {
-					nd.Info.AgentID = id
-				}
-			}
-		}
+	t.kinds[in.Kind]++
+	for _, inv := range in.Invalid[:in.NumInvalid] {
+		t.invalid[inv.Reason]++
 	}
-	for j, i := range idx {
-		s, in := st.spans[i], &st.infos[j]
-		t.kinds[in.Kind]++
-		for _, inv := range in.Invalid[:in.NumInvalid] {
-			t.invalid[inv.Reason]++
-		}
-		if in.NumInvalid > 0 {
-			p.logInvalid(s, in)
-		}
-		if p.writeCanonical(ctx, s, in) {
-			t.priced++
-		}
-		if drops {
-			t.redacted += int64(p.redactor.Events(s))
-		} else {
-			t.redacted += int64(p.redactor.Span(s))
-		}
+	if in.NumInvalid > 0 {
+		p.logInvalid(s, in)
+	}
+	if p.writeCanonical(ctx, s, in) {
+		t.priced++
+	}
+	if drops {
+		t.redacted += int64(p.redactor.Events(s))
+	} else {
+		t.redacted += int64(p.redactor.Span(s))
 	}
 }
 
@@ -229,14 +184,10 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		}
 	}
 	priced := false
-	switch {
-	case in.Kind == agentspan.KindOther:
-		// A sub-agent demoted by the outermost-run rule says so, so that the
-		// connector downstream agrees without seeing the whole trace.
-		if in.ExplicitRun && !in.HasKindAttr() {
-			str(agentspan.AttrSpanKind, agentspan.KindOther.String())
-		}
-	default:
+	// Only facts of the span itself are written: which span is the run and
+	// which agent made a call depend on the whole trace, which a batch may
+	// not hold; the connector decides them when the trace closes.
+	if in.Kind != agentspan.KindOther {
 		if !in.HasKindAttr() {
 			str(agentspan.AttrSpanKind, in.Kind.String())
 		}

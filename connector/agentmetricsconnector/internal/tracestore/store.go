@@ -249,9 +249,9 @@ func (s *Store) overBudget() bool {
 }
 
 // Len, Spans and Bytes report what is held.
-func (s *Store) Len() int      { return len(s.traces) }
-func (s *Store) Spans() int    { return s.spans }
-func (s *Store) Bytes() int64  { return s.bytes + s.strs.Bytes() + s.decided.bytes() }
+func (s *Store) Len() int       { return len(s.traces) }
+func (s *Store) Spans() int     { return s.spans }
+func (s *Store) Bytes() int64   { return s.bytes + s.strs.Bytes() + s.decided.bytes() }
 func (s *Store) Decisions() int { return len(s.decided.m) }
 
 // CloseDue closes the traces whose deadline passed at now.
