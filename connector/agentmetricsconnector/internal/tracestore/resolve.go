@@ -146,7 +146,9 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 		switch {
 		case out.IsInvocation[i]:
 			out.Owner[i] = int32(i)
-			out.Caller[i] = r.enc[i]
+			if r.enc[i] != int32(i) { // itself, through a parent cycle
+				out.Caller[i] = r.enc[i]
+			}
 		case r.enc[i] >= 0:
 			out.Owner[i] = r.enc[i]
 		case r.broken[i]:
@@ -175,7 +177,7 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 	// An llm span above another llm span (before any invocation) is not a
 	// call of its own.
 	for i := range t.Spans {
-		if t.Spans[i].Kind != agentspan.KindLLM {
+		if t.Spans[i].Kind != agentspan.KindLLM || r.inCycle(i) {
 			continue
 		}
 		for p, steps := r.parent[i], 0; p >= 0 && !out.IsInvocation[p] && steps < n; p, steps = r.parent[p], steps+1 {
@@ -235,6 +237,11 @@ func (r *resolver) walk(n int) {
 		}
 	}
 }
+
+// inCycle: the span's ancestry loops (bad input) without meeting an
+// invocation; walk marks exactly those with no enclosing invocation and no
+// top.
+func (r *resolver) inCycle(i int) bool { return r.broken[i] && r.enc[i] < 0 && r.top[i] < 0 }
 
 // topOf is the topmost ancestor-or-self of an invocation p (only needed
 // when the trace has no explicit invocation, where no walk stops at one).
