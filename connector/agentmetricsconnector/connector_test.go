@@ -3,6 +3,7 @@ package agentmetricsconnector
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadatatest"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
 )
 
@@ -56,7 +59,9 @@ func checkFixtureTruth(t *testing.T, v metricsView, model string) {
 	n, _ = v.histCountSum("agent_model_latency_seconds", agent, "model="+model)
 	assert.EqualValues(t, 30, n)
 	assert.Equal(t, 10.0, v.total("agent_tasks_total", agent, "outcome=completed"))
-	assert.Greater(t, v.total("agent_cost_usd_total", agent), 0.0)
+	// 3,900 input and 600 output tokens at the built-in table's price.
+	price := map[string][2]float64{"gpt-4o-mini": {0.15, 0.60}, "gpt-4o": {2.50, 10.0}, "claude-sonnet-4-5": {3.00, 15.0}}[model]
+	assert.InDelta(t, (3900*price[0]+600*price[1])/1e6, v.total("agent_cost_usd_total", agent, "model="+model), 1e-12)
 	// Exemplars link the latency histogram to traces.
 	for _, dp := range v.hists["agent_request_duration_seconds"] {
 		require.Positive(t, dp.Exemplars().Len())
@@ -83,37 +88,54 @@ func splitSpans(td ptrace.Traces) []ptrace.Traces {
 	return out
 }
 
-// The same traces split across batches in any order give the same metrics.
-func TestAnyBatchingAndOrderGivesTheSameMetrics(t *testing.T) {
+// The recorded traces, each trace's spans shuffled (roots first included)
+// and split into batches 200 ms apart, traces interleaved, under the
+// default configuration: the README truth. (Random multi-agent traces in
+// SDK and adversarial orders: property_test.go.)
+func TestRealClientFixturesShuffledWithinEachTraceKeepTheirTruth(t *testing.T) {
 	for _, f := range agenttest.RealClientFiles {
-		spans := splitSpans(agenttest.LoadMerged(t, f))
+		byTrace := map[pcommon.TraceID][]ptrace.Traces{}
+		var ids []pcommon.TraceID
+		for _, one := range splitSpans(agenttest.LoadMerged(t, f)) {
+			id := one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
+			if _, ok := byTrace[id]; !ok {
+				ids = append(ids, id)
+			}
+			byTrace[id] = append(byTrace[id], one)
+		}
 		for seed := range 6 {
 			r := rand.New(rand.NewPCG(uint64(seed), 7))
-			if seed == 0 { // every root first
-				for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {
-					spans[i], spans[j] = spans[j], spans[i]
+			h := newHarness(t, nil)
+			var queue [][]ptrace.Traces
+			for _, id := range ids {
+				spans := slices.Clone(byTrace[id])
+				if seed == 0 { // roots first
+					slices.Reverse(spans)
+				} else {
+					r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
 				}
-			} else {
-				r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
+				queue = append(queue, spans)
 			}
-			// The whole delivery takes under a minute: within the grace period.
-			h := newHarness(t, func(c *Config) { c.Runs.GracePeriod = time.Minute })
-			// Batches of 1..7 spans, a second apart: some runs' root spans
-			// arrive before their children, most after.
-			for i := 0; i < len(spans); {
-				n := 1 + r.IntN(7)
+			// Two traces in flight at a time, batches of 1..4 spans of one
+			// of them, 200 ms apart, a flush every 10 s.
+			for len(queue) > 0 {
+				k := r.IntN(min(2, len(queue)))
+				n := min(1+r.IntN(4), len(queue[k]))
 				batch := ptrace.NewTraces()
-				for j := i; j < i+n && j < len(spans); j++ {
-					spans[j].ResourceSpans().At(0).CopyTo(batch.ResourceSpans().AppendEmpty())
+				for _, one := range queue[k][:n] {
+					one.ResourceSpans().At(0).CopyTo(batch.ResourceSpans().AppendEmpty())
+				}
+				queue[k] = queue[k][n:]
+				if len(queue[k]) == 0 {
+					queue = slices.Delete(queue, k, k+1)
 				}
 				h.consume(batch)
-				h.advance(time.Second)
-				if r.IntN(3) == 0 {
-					h.flush() // flushes while runs are open change nothing
+				h.advance(200 * time.Millisecond)
+				if h.now.Second()%10 == 0 && h.now.Nanosecond() == 0 {
+					h.flush()
 				}
-				i += n
 			}
-			h.advance(2 * time.Minute)
+			h.advance(time.Minute)
 			v := h.flush()
 			model := map[string]string{"otel-genai.otlp.jsonl": "gpt-4o-mini", "openinference.otlp.jsonl": "gpt-4o", "traceloop.otlp.jsonl": "claude-sonnet-4-5"}[f]
 			checkFixtureTruth(t, v, model)
@@ -163,6 +185,9 @@ func TestRunWithoutRootExpiresAndStillCountsSpans(t *testing.T) {
 	h.advance(time.Minute)
 	v = h.flush()
 	assert.Equal(t, 0.0, v.total("agent_requests_total"))
+	metadatatest.AssertEqualConnectorAgentmetricsSpansLate(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: kv("kind", "run")},
+	}, ignoreTime...)
 }
 
 func TestMaxRunsEvictsOldest(t *testing.T) {
