@@ -104,7 +104,7 @@ func TestDefaultPipelineCanonicalisesAndRedacts(t *testing.T) {
 	}
 	chat := spans["chat gpt-4o-mini"]
 	for k, want := range map[string]string{
-		"agent.span.kind": "llm", "agent.agent.id": "support_bot", "agent.model.name": "gpt-4o-mini",
+		"agent.span.kind": "llm", "agent.model.name": "gpt-4o-mini",
 		"agent.llm.tokens.input": "1000", "agent.llm.tokens.output": "100", "agent.llm.cost_usd": "0.00021",
 	} {
 		if got := attr(chat, k); got != want {
@@ -116,6 +116,14 @@ func TestDefaultPipelineCanonicalisesAndRedacts(t *testing.T) {
 	}
 	if got := attr(spans["invoke_agent support_bot"], "agent.span.kind"); got != "run" {
 		t.Errorf("run kind %q", got)
+	}
+	// The run span names its agent; which agent made a call is decided on
+	// the whole trace by the connector, never copied within a batch.
+	if got := attr(spans["invoke_agent support_bot"], "agent.agent.id"); got != "support_bot" {
+		t.Errorf("run agent id %q", got)
+	}
+	if got := attr(chat, "agent.agent.id"); got != "" {
+		t.Errorf("chat span carries agent id %q copied from its batch", got)
 	}
 }
 

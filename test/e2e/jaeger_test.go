@@ -146,7 +146,7 @@ func TestExemplarLeadsToTheTraceInJaeger(t *testing.T) {
 		}
 		kind, _ := s.tag("agent.span.kind")
 		kinds[kind]++
-		if kind != "" {
+		if kind == "run" {
 			if id, _ := s.tag("agent.agent.id"); id != "support-agent" {
 				t.Errorf("%s span %q: agent.agent.id %q", kind, s.OperationName, id)
 			}
@@ -175,6 +175,11 @@ func TestExemplarLeadsToTheTraceInJaeger(t *testing.T) {
 	}
 	if len(traces) == 0 {
 		t.Fatal("no trace found in Jaeger by tag agent.tool.name=process_refund")
+	}
+	// And by the agent id its run span carries.
+	q = url.Values{"service": {"agentsim"}, "tags": {`{"agent.agent.id":"support-agent"}`}, "limit": {"5"}, "lookback": {"1h"}}
+	if byAgent, err := jaegerTraces(jHTTP, "/api/traces?"+q.Encode()); err != nil || len(byAgent) == 0 {
+		t.Fatalf("no trace found in Jaeger by tag agent.agent.id=support-agent (%v)", err)
 	}
 	t.Logf("exemplar trace %s: %d spans %v; %d traces found by tag", traceID, len(spans), kinds, len(traces))
 }
