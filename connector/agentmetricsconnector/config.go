@@ -26,6 +26,10 @@ type Config struct {
 	ToolSelection  ToolSelection   `mapstructure:"tool_selection"`
 	// ToolDurationBuckets are the bounds of agent_tool_duration_seconds.
 	ToolDurationBuckets []float64 `mapstructure:"tool_duration_buckets"`
+	// MetricsExpiration removes a series that received no observation for
+	// this long (0: never), as span_metrics' metrics_expiration; a series
+	// that comes back restarts (a counter reset for Prometheus).
+	MetricsExpiration time.Duration `mapstructure:"metrics_expiration"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
 
@@ -97,6 +101,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Runs.MaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("runs.max_bytes: must be positive, got %d", c.Runs.MaxBytes))
+	}
+	if c.MetricsExpiration < 0 {
+		errs = append(errs, fmt.Errorf("metrics_expiration: must not be negative, got %s", c.MetricsExpiration))
+	} else if c.MetricsExpiration > 0 && c.MetricsExpiration <= c.FlushInterval {
+		errs = append(errs, fmt.Errorf("metrics_expiration: must be longer than flush_interval (%s), got %s", c.FlushInterval, c.MetricsExpiration))
 	}
 	if c.CardinalityLimit <= 0 {
 		errs = append(errs, fmt.Errorf("cardinality_limit: must be positive, got %d", c.CardinalityLimit))

@@ -36,6 +36,9 @@ func TestDefaults(t *testing.T) {
 	assert.True(t, cfg.Exemplars.Enabled)
 	assert.Equal(t, 5*time.Minute, cfg.ToolSelection.Window)
 	assert.Equal(t, 24*time.Hour, cfg.ToolSelection.Baseline)
+	assert.Equal(t, 30*time.Minute, cfg.Runs.TTL, "idle timeout of incomplete traces, renewed by every span")
+	assert.Equal(t, 4_000_000, cfg.Runs.MaxSpans)
+	assert.Zero(t, cfg.MetricsExpiration, "series never expire unless configured, as span_metrics")
 }
 
 func TestCustom(t *testing.T) {
@@ -43,6 +46,9 @@ func TestCustom(t *testing.T) {
 	require.NoError(t, confmap.Validate(cfg))
 	assert.Equal(t, "delta", cfg.AggregationTemporality)
 	assert.Equal(t, 1000, cfg.Runs.MaxRuns)
+	assert.Equal(t, 50000, cfg.Runs.MaxSpans)
+	assert.EqualValues(t, 10000000, cfg.Runs.MaxBytes)
+	assert.Equal(t, time.Hour, cfg.MetricsExpiration)
 	assert.Equal(t, []float64{0.1, 1, 10}, cfg.ToolDurationBuckets)
 	c, err := NewFactory().CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
@@ -52,7 +58,7 @@ func TestCustom(t *testing.T) {
 func TestInvalidNamesEveryField(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "bad"))
 	require.Error(t, err)
-	for _, f := range []string{"flush_interval", "aggregation_temporality", "runs.max_runs", "runs.ttl", "cardinality_limit",
+	for _, f := range []string{"flush_interval", "aggregation_temporality", "runs.max_runs", "runs.max_spans", "runs.max_bytes", "runs.ttl", "metrics_expiration", "cardinality_limit",
 		"max_label_length", "exemplars.max_per_data_point", "tool_selection.baseline", "tool_duration_buckets"} {
 		assert.ErrorContains(t, err, f)
 	}

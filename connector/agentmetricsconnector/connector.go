@@ -125,6 +125,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		MaxLabelLength:   cfg.MaxLabelLength,
 		MaxExemplars:     maxEx,
 		Delta:            cfg.AggregationTemporality == "delta",
+		Expiration:       cfg.MetricsExpiration,
 		OnOverflow:       c.countOverflow,
 	})
 	c.metrics = newAgentMetrics(set2, cfg.ToolDurationBuckets, cfg.GenAIMetrics)
@@ -329,7 +330,7 @@ func (c *agentConnector) trackTool(agent, tool string, now time.Time) {
 		tr = drift.NewTracker(drift.Settings{
 			Window: c.cfg.ToolSelection.Window, Baseline: c.cfg.ToolSelection.Baseline,
 			MinBaselineCalls: c.cfg.ToolSelection.MinBaselineCalls, MinWindowCalls: c.cfg.ToolSelection.MinWindowCalls,
-			MaxTools: c.cfg.CardinalityLimit,
+			MaxTools: c.cfg.CardinalityLimit, MaxNameLength: c.cfg.MaxLabelLength,
 		})
 		c.drift[strings.Clone(agent)] = tr
 	}

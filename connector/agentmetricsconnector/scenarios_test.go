@@ -229,3 +229,31 @@ func TestOwnTelemetry(t *testing.T) {
 		{Value: 1, Attributes: kv("metric", "agent_tokens_consumed_total")},
 	}, ignoreTime...)
 }
+
+// metrics_expiration: an agent unseen for longer leaves the output; when
+// it comes back its counters restart.
+func TestIdleSeriesExpire(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MetricsExpiration = time.Hour })
+	run := func(tr int, agent string) {
+		td, ss := batchOf()
+		mkSpan(ss, tr, 2, 1, "chat", 1e9, 2e9, chat(10))
+		mkSpan(ss, tr, 1, 0, "invoke_agent "+agent, 0, 3e9, agentSpan(agent))
+		h.consume(td)
+		h.advance(10 * time.Second)
+		h.flush()
+	}
+	run(1, "old")
+	run(2, "old")
+	h.advance(30 * time.Minute)
+	run(3, "live")
+	v := h.flush()
+	assert.Equal(t, 2.0, v.total("agent_requests_total", "agent_id=old"), "idle for 30m: kept")
+	h.advance(31 * time.Minute)
+	run(4, "live")
+	v = h.flush()
+	assert.Zero(t, v.total("agent_requests_total", "agent_id=old"), "idle for over 1h: expired")
+	assert.Equal(t, 2.0, v.total("agent_requests_total", "agent_id=live"))
+	run(5, "old")
+	v = h.flush()
+	assert.Equal(t, 1.0, v.total("agent_requests_total", "agent_id=old"), "back: restarted")
+}

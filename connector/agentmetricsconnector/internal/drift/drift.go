@@ -30,6 +30,12 @@ type Settings struct {
 	// MaxTools bounds the distinct tool names tracked; calls of further
 	// names count as OverflowTool (0: no bound).
 	MaxTools int
+	// MaxNameLength caps the tool names held, in bytes: a longer name is
+	// truncated (cut at the byte, as series label values are, so the
+	// names match the tool labels of the other metrics) before it is
+	// counted, and names equal once truncated count as one tool
+	// (0: no cap).
+	MaxNameLength int
 }
 
 // OverflowTool stands for every tool name past Settings.MaxTools.
@@ -42,8 +48,11 @@ type bucket struct {
 
 // Tracker holds one agent's distribution: fine buckets for the window,
 // coarse ones for the baseline (a fine bucket leaving the window is folded
-// into the coarse bucket of its time). Memory is bounded by
-// (windowBuckets + baselineBuckets) × tools. Not safe for concurrent use.
+// into the coarse bucket of its time). Memory is bounded by about
+// (windowBuckets + baselineBuckets) buckets × (MaxTools + 1) names of at
+// most MaxNameLength bytes: the coarse buckets are capped (maxCoarse), so
+// late data of many distinct old times cannot add buckets without limit.
+// Not safe for concurrent use.
 type Tracker struct {
 	s           Settings
 	fineWidth   int64
@@ -51,6 +60,7 @@ type Tracker struct {
 	fine        []bucket // newest last
 	coarse      []bucket // newest last
 	known       map[string]struct{}
+	maxCoarse   int // the most coarse buckets the baseline and window can span
 }
 
 // NewTracker builds a Tracker.
@@ -61,12 +71,18 @@ func NewTracker(s Settings) *Tracker {
 	if s.Baseline < s.Window {
 		s.Baseline = 24 * time.Hour
 	}
-	return &Tracker{s: s, fineWidth: max(int64(s.Window)/windowBuckets, 1), coarseWidth: max(int64(s.Baseline)/baselineBuckets, 1),
+	tr := &Tracker{s: s, fineWidth: max(int64(s.Window)/windowBuckets, 1), coarseWidth: max(int64(s.Baseline)/baselineBuckets, 1),
 		known: map[string]struct{}{}}
+	tr.maxCoarse = int((int64(s.Baseline)+int64(s.Window))/tr.coarseWidth) + 2
+	return tr
 }
 
-// Add records n calls of tool at time t.
+// Add records n calls of tool at time t (a name longer than
+// MaxNameLength is truncated).
 func (tr *Tracker) Add(tool string, n int64, t time.Time) {
+	if l := tr.s.MaxNameLength; l > 0 && len(tool) > l {
+		tool = tool[:l]
+	}
 	if _, ok := tr.known[tool]; !ok {
 		if tr.s.MaxTools > 0 && len(tr.known) >= tr.s.MaxTools {
 			tool = OverflowTool
@@ -110,6 +126,12 @@ func (tr *Tracker) addCoarse(ns int64, tool string, n int64) {
 	tr.coarse = append(tr.coarse, bucket{})
 	copy(tr.coarse[i+1:], tr.coarse[i:])
 	tr.coarse[i] = b
+	// Late data spread over many old times: keep the newest buckets, the
+	// oldest would be the first to expire.
+	if len(tr.coarse) > tr.maxCoarse {
+		drop := len(tr.coarse) - tr.maxCoarse
+		tr.coarse = append(tr.coarse[:0], tr.coarse[drop:]...)
+	}
 }
 
 // addCount adds n to counts[tool], copying tool only when it is a new key
