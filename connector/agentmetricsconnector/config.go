@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/otelcol-agent/otelcol-agent/internal/agentconv"
 )
 
 // Config is the agentmetrics connector configuration.
@@ -32,6 +34,11 @@ type Config struct {
 	MetricsExpiration time.Duration `mapstructure:"metrics_expiration"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
+	// Conventions (max_tokens_per_call, rules, attribute_mappings,
+	// cache_accounting, pricing): the agentsemconv processor's block, so
+	// both classify, map and price a span the same way. Canonical agent.*
+	// attributes the processor wrote are read first.
+	agentconv.Conventions `mapstructure:",squash"`
 
 	_ struct{}
 }
@@ -131,5 +138,6 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
+	errs = append(errs, c.Conventions.Validate()...)
 	return errors.Join(errs...)
 }

@@ -34,7 +34,7 @@ type agentConnector struct {
 	next      consumer.Metrics
 	telemetry *metadata.TelemetryBuilder
 	extractor *agentspan.Extractor
-	table     *pricing.Table // built-in prices; lookups memoised in prices
+	table     *pricing.Table // the conventions' prices; lookups memoised in prices
 	now       func() time.Time
 	instance  string
 
@@ -75,7 +75,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	if err != nil {
 		return nil, err
 	}
-	table, err := pricing.Builtin()
+	table, err := cfg.PriceTable()
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		logger:    set.Logger,
 		next:      next,
 		telemetry: tb,
-		extractor: agentspan.DefaultExtractor,
+		extractor: agentspan.NewExtractor(cfg.ExtractorSettings()),
 		table:     table,
 		now:       time.Now,
 		instance:  instance,

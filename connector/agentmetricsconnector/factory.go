@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadata"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentconv"
 )
 
 // NewFactory returns the agentmetrics connector factory.
@@ -42,6 +43,7 @@ func createDefaultConfig() component.Config {
 			MinWindowCalls:   20,
 		},
 		ToolDurationBuckets: DefaultToolDurationBuckets,
+		Conventions:         agentconv.Default(),
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadatatest"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentconv"
+	"github.com/otelcol-agent/otelcol-agent/internal/pricing"
 )
 
 var ignoreTime = []metricdatatest.Option{metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars()}
@@ -256,4 +258,33 @@ func TestIdleSeriesExpire(t *testing.T) {
 	run(5, "old")
 	v = h.flush()
 	assert.Equal(t, 1.0, v.total("agent_requests_total", "agent_id=old"), "back: restarted")
+}
+
+// One truth: the connector reads spans with the conventions block it is
+// given (the processor's), not with built-in defaults: custom prices, a
+// table without the built-in models, rules, mappings and cache accounting.
+func TestConventionsBlockIsTheProcessors(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Pricing.DisableBuiltin = true
+		c.Pricing.Models = []pricing.Entry{{Models: []string{"acme-7b"}, Price: pricing.Price{Input: 1, Output: 2}}}
+		c.Rules = []agentconv.RuleConfig{{Attribute: "acme.kind", Value: "job", Kind: "run"}}
+		c.AttributeMappings = map[string][]string{"agent_id": {"acme.bot"}}
+		c.CacheAccounting = map[string]string{"anthropic": "excluded"}
+	})
+	td, ss := batchOf()
+	mkSpan(ss, 1, 2, 1, "chat", 1e9, 2e9, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "acme-7b",
+		"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 500})
+	mkSpan(ss, 1, 3, 1, "chat", 1e9, 2e9, chat(1000)) // gpt-4o: not in this table
+	mkSpan(ss, 1, 4, 1, "chat", 1e9, 2e9, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "acme-7b",
+		"gen_ai.provider.name": "anthropic", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.cache_read.input_tokens": 50})
+	mkSpan(ss, 1, 1, 0, "job", 0, 3e9, map[string]any{"acme.kind": "job", "acme.bot": "nightly"})
+	h.consume(td)
+	h.advance(6 * time.Second)
+	v := h.flush()
+	assert.Equal(t, 1.0, v.total("agent_requests_total", "agent_id=nightly"), "the rule makes the run, the mapping names it")
+	assert.InDelta(t, (1000*1.0+500*2.0+100*1.0+50*1.0)/1e6, // cache reads at the input price (none given)
+		v.total("agent_cost_usd_total", "agent_id=nightly", "model=acme-7b"), 1e-15)
+	assert.Zero(t, v.total("agent_cost_usd_total", "model=gpt-4o"), "not priced from the built-in table")
+	assert.Equal(t, 1100.0, v.total("agent_tokens_consumed_total", "model=acme-7b", "direction=input"), "anthropic input excludes its cache reads")
+	assert.Equal(t, 50.0, v.total("agent_tokens_consumed_total", "direction=cache_read"))
 }

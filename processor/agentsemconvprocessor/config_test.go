@@ -42,7 +42,7 @@ func TestCustomConfig(t *testing.T) {
 	require.Len(t, cfg.Pricing.Models, 1)
 	assert.Equal(t, 0.5, cfg.Pricing.Models[0].Input)
 	assert.Equal(t, "internal contract", cfg.Pricing.Models[0].Source)
-	table, err := cfg.priceTable()
+	table, err := cfg.PriceTable()
 	require.NoError(t, err)
 	e, ok := table.Lookup("acme-7b")
 	require.True(t, ok)

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
-	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentconv"
 	"github.com/otelcol-agent/otelcol-agent/internal/contentredact"
 	"github.com/otelcol-agent/otelcol-agent/processor/agentsemconvprocessor/internal/metadata"
 )
@@ -25,7 +25,7 @@ func NewFactory() processor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		KeepOriginalAttributes: true,
-		MaxTokensPerCall:       agentspan.DefaultMaxTokensPerCall,
+		Conventions:            agentconv.Default(),
 		Redaction: RedactionConfig{
 			Mode:          string(contentredact.ModeDrop),
 			TruncateBytes: 256,

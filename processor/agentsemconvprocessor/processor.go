@@ -47,7 +47,7 @@ func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor
 	if err != nil {
 		return nil, err
 	}
-	table, err := cfg.priceTable()
+	table, err := cfg.PriceTable()
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor
 		cfg:       cfg,
 		logger:    set.Logger,
 		telemetry: tb,
-		extractor: agentspan.NewExtractor(cfg.extractorSettings()),
+		extractor: agentspan.NewExtractor(cfg.ExtractorSettings()),
 		pricer:    pricing.NewPricer(table),
 		redactor: contentredact.New(contentredact.Settings{
 			Mode:          contentredact.Mode(cfg.Redaction.Mode),
