@@ -3,6 +3,7 @@ package agentmetricsconnector
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -45,6 +46,17 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		}
 		tr = c.store.Open(traceID, now.UnixNano())
 	}
+	// Grow by exactly what this batch adds: held state is the memory that
+	// scales with open runs, and append's doubling would leave up to half
+	// of it unused.
+	llm := 0
+	for _, i := range idx {
+		if st.infos[i].Kind == agentspan.KindLLM {
+			llm++
+		}
+	}
+	tr.Spans = slices.Grow(tr.Spans, len(idx))
+	tr.LLM = slices.Grow(tr.LLM, llm)
 	for _, i := range idx {
 		c.addSpan(tr, st.spans[i], &st.infos[i], st.services[i])
 	}

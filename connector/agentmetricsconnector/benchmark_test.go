@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,58 +156,96 @@ func BenchmarkConsumeTraces(b *testing.B) {
 }
 
 // BenchmarkMemoryPerHeldRun measures the heap held per open run and per
-// held span: realistic runs (root, 3-8 LLM and 2-6 tool spans in the four
-// conventions, long prompt content, conversation ids) whose spans arrived
-// and whose trace has not closed yet (the root is withheld, as before an
-// SDK exports it last). It reports the heap and the store's own account.
+// held span. Runs are GenAI-semconv agents whose LLM spans (half of the
+// spans, with long prompt content) and tool spans have arrived and whose
+// root has not (an SDK exports it last), so every run stays open. The heap
+// of 20k runs of 4 and of 40 spans is measured; the difference per added
+// span is the per-span cost, the rest is the per-run cost. The realistic
+// batch (agenttest.RealisticBatch, 3-8 LLM and 2-6 tool spans, four
+// conventions) is reported too, with the store's own account.
 func BenchmarkMemoryPerHeldRun(b *testing.B) {
-	for _, runs := range []int{10_000, 100_000} {
-		b.Run(map[int]string{10_000: "10k", 100_000: "100k"}[runs], func(b *testing.B) {
-			td := agenttest.RealisticBatch(runs, 7)
-			// Withhold the roots: every run stays open.
-			for _, rs := range td.ResourceSpans().All() {
-				for _, ss := range rs.ScopeSpans().All() {
-					ss.Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
+	const runs = 20_000
+	heapOf := func(b *testing.B, td ptrace.Traces) (float64, *agentConnector) {
+		cfg := createDefaultConfig().(*Config)
+		c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Warm the batch scratch space (per batch, not per run) with a
+		// plain batch of the same size that opens nothing.
+		warm := ptrace.NewTraces()
+		wss := warm.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		for i := range td.SpanCount() {
+			s := wss.Spans().AppendEmpty()
+			s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), 2})
+			s.SetName("GET /health")
+		}
+		if err := c.ConsumeTraces(context.Background(), warm); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := c.ConsumeTraces(context.Background(), td); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(td)
+		return float64(after.HeapAlloc) - float64(before.HeapAlloc), c
+	}
+	withoutRoots := func(n, spans int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "support-agent")
+		ss := rs.ScopeSpans().AppendEmpty()
+		prompt := strings.Repeat("Summarise the customer's order history. ", 20)
+		for r := range n {
+			tid := pcommon.TraceID{byte(r), byte(r >> 8), byte(r >> 16), 7}
+			for i := range spans {
+				s := ss.Spans().AppendEmpty()
+				s.SetTraceID(tid)
+				s.SetSpanID(pcommon.SpanID{byte(i + 2), byte(r), byte(r >> 8), byte(r >> 16)})
+				s.SetParentSpanID(pcommon.SpanID{1, byte(r), byte(r >> 8), byte(r >> 16)})
+				s.SetStartTimestamp(pcommon.Timestamp(1e18 + int64(i)*1e9))
+				s.SetEndTimestamp(pcommon.Timestamp(1e18 + int64(i)*1e9 + 5e8))
+				a := s.Attributes()
+				if i%2 == 0 {
+					s.SetName("chat gpt-4o")
+					a.PutStr("gen_ai.operation.name", "chat")
+					a.PutStr("gen_ai.request.model", "gpt-4o")
+					a.PutInt("gen_ai.usage.input_tokens", int64(100+i))
+					a.PutInt("gen_ai.usage.output_tokens", 20)
+					a.PutStr("gen_ai.input.messages", prompt)
+				} else {
+					s.SetName("execute_tool lookup_order")
+					a.PutStr("gen_ai.operation.name", "execute_tool")
+					a.PutStr("gen_ai.tool.name", "lookup_order")
 				}
 			}
-			spans := td.SpanCount()
-			for range b.N {
-				cfg := createDefaultConfig().(*Config)
-				c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
-				if err != nil {
-					b.Fatal(err)
-				}
-				// Warm the batch scratch space (it is per batch, not per run)
-				// with a plain batch of the same size that opens nothing.
-				warm := ptrace.NewTraces()
-				wss := warm.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-				for i := range spans {
-					s := wss.Spans().AppendEmpty()
-					s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), 2})
-					s.SetName("GET /health")
-				}
-				if err := c.ConsumeTraces(context.Background(), warm); err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				if err := c.ConsumeTraces(context.Background(), td); err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				if c.store.Len() != runs {
-					b.Fatalf("%d traces open, want %d", c.store.Len(), runs)
-				}
-				heap := float64(after.HeapAlloc - before.HeapAlloc)
-				b.ReportMetric(heap/float64(runs), "bytes/run")
-				b.ReportMetric(heap/float64(spans), "bytes/span")
-				b.ReportMetric(float64(c.store.Bytes())/float64(spans), "accounted-bytes/span")
-				runtime.KeepAlive(td)
-				runtime.KeepAlive(c)
+		}
+		return td
+	}
+	for range b.N {
+		small, _ := heapOf(b, withoutRoots(runs, 4))
+		large, c := heapOf(b, withoutRoots(runs, 40))
+		if c.store.Len() != runs || c.store.Spans() != 40*runs {
+			b.Fatalf("%d traces, %d spans held", c.store.Len(), c.store.Spans())
+		}
+		perSpan := (large - small) / float64(36*runs)
+		b.ReportMetric(perSpan, "bytes/held-span")
+		b.ReportMetric(small/runs-4*perSpan, "bytes/open-run")
+		b.ReportMetric(large/runs, "bytes/run-of-40")
+
+		td := agenttest.RealisticBatch(runs, 7)
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				ss.Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
 			}
-		})
+		}
+		heap, rc := heapOf(b, td)
+		b.ReportMetric(heap/runs, "bytes/realistic-run")
+		b.ReportMetric(float64(rc.store.Bytes())/runs, "accounted-bytes/realistic-run")
 	}
 }
 
@@ -258,6 +297,113 @@ func BenchmarkManyToolNames(b *testing.B) {
 		}
 		b.ReportMetric(float64(series), "series")
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
+		runtime.KeepAlive(c)
+	}
+}
+
+// BenchmarkSteadyState100kRuns keeps 100,000 runs of 20 spans open at all
+// times: each round brings the children of 100k new runs (roots withheld)
+// and the roots of the previous round's runs, then a flush past the grace
+// closes those. The heap after each round must stay flat (reported: the
+// first and the last round, and the store's account), well within the
+// default budget, and no trace is evicted.
+func BenchmarkSteadyState100kRuns(b *testing.B) {
+	const runs, spans, rounds = 100_000, 20, 10
+	children := func(round int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "support-agent")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for r := range runs {
+			tid := pcommon.TraceID{byte(r), byte(r >> 8), byte(r >> 16), byte(round), 9}
+			for i := range spans - 1 {
+				s := ss.Spans().AppendEmpty()
+				s.SetTraceID(tid)
+				s.SetSpanID(pcommon.SpanID{byte(i + 2), 1})
+				s.SetParentSpanID(pcommon.SpanID{1, 1})
+				s.SetEndTimestamp(1e9)
+				a := s.Attributes()
+				if i%2 == 0 {
+					a.PutStr("gen_ai.operation.name", "chat")
+					a.PutStr("gen_ai.request.model", "gpt-4o")
+					a.PutInt("gen_ai.usage.input_tokens", 100)
+				} else {
+					a.PutStr("gen_ai.operation.name", "execute_tool")
+					a.PutStr("gen_ai.tool.name", "lookup_order")
+				}
+			}
+		}
+		return td
+	}
+	roots := func(round int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "support-agent")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for r := range runs {
+			s := ss.Spans().AppendEmpty()
+			s.SetTraceID(pcommon.TraceID{byte(r), byte(r >> 8), byte(r >> 16), byte(round), 9})
+			s.SetSpanID(pcommon.SpanID{1, 1})
+			s.SetEndTimestamp(2e9)
+			s.Attributes().PutStr("gen_ai.operation.name", "invoke_agent")
+			s.Attributes().PutStr("gen_ai.agent.name", fmt.Sprint("agent-", r%5))
+		}
+		return td
+	}
+	for range b.N {
+		cfg := createDefaultConfig().(*Config)
+		c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		c.now = func() time.Time { return now }
+		ctx := context.Background()
+		var heaps []float64
+		for round := range rounds {
+			b.StopTimer()
+			ch := children(round)
+			var rt ptrace.Traces
+			if round > 0 {
+				rt = roots(round - 1)
+			}
+			b.StartTimer()
+			// In batches of 8,192 spans, as the batch processor sends them.
+			for _, td := range []ptrace.Traces{ch, rt} {
+				if td == (ptrace.Traces{}) {
+					continue
+				}
+				spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+				for start := 0; start < spans.Len(); start += 8192 {
+					part := ptrace.NewTraces()
+					rs := part.ResourceSpans().AppendEmpty()
+					rs.Resource().Attributes().PutStr("service.name", "support-agent")
+					dst := rs.ScopeSpans().AppendEmpty().Spans()
+					for i := start; i < min(start+8192, spans.Len()); i++ {
+						spans.At(i).MoveTo(dst.AppendEmpty())
+					}
+					if err := c.ConsumeTraces(ctx, part); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			now = now.Add(time.Minute)
+			_ = c.flush(ctx)
+			b.StopTimer()
+			ch, rt = ptrace.Traces{}, ptrace.Traces{} // measure what the connector holds
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			heaps = append(heaps, float64(ms.HeapAlloc)/(1<<20))
+			if c.store.Len() != runs || c.store.Spans() != runs*(spans-1) {
+				b.Fatalf("round %d: %d traces, %d spans open", round, c.store.Len(), c.store.Spans())
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(heaps[1], "heap-MiB-round-2")
+		b.ReportMetric(heaps[rounds/2], "heap-MiB-round-6")
+		b.ReportMetric(heaps[len(heaps)-1], "heap-MiB-last-round")
+		b.ReportMetric(float64(c.store.Bytes())/(1<<20), "accounted-MiB")
 		runtime.KeepAlive(c)
 	}
 }

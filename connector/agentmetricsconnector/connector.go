@@ -215,8 +215,17 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.reportHeld(ctx)
 	clear(st.spans)
 	clear(st.infos)
+	if cap(st.infos) > maxScratchSpans {
+		// One huge batch must not pin its scratch (hundreds of bytes a
+		// span) for the life of the collector.
+		st.spans, st.services, st.infos = nil, nil, nil
+	}
 	return nil
 }
+
+// maxScratchSpans: batch scratch kept between calls, in spans (the batch
+// processor sends at most 8,192 by default).
+const maxScratchSpans = 1 << 16
 
 func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {
 	if in.HasCost {

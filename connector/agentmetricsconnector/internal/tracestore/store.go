@@ -100,11 +100,11 @@ type Trace struct {
 	Conversation Str
 
 	lastSeen   int64
-	roots      int32 // local roots held
-	checkedLen int   // len(Spans) when last found incomplete; -1 never
-	held       int   // spans accounted in the store's budget
 	bytes      int64
 	prev, next *Trace
+	roots      int32 // local roots held
+	checkedLen int32 // len(Spans) when last found incomplete; -1 never
+	held       int32 // spans accounted in the store's budget
 }
 
 // Size of the held state, for the budget and the benchmarks.
@@ -235,8 +235,8 @@ func (s *Store) Touched(t *Trace, now int64, onClose OnClose) {
 	fp := t.footprint()
 	s.bytes += fp - t.bytes
 	t.bytes = fp
-	s.spans += len(t.Spans) - t.held
-	t.held = len(t.Spans)
+	s.spans += len(t.Spans) - int(t.held)
+	t.held = int32(len(t.Spans))
 	for s.head != nil && s.overBudget() {
 		s.close(s.head, Evicted, now, onClose)
 	}
@@ -285,7 +285,7 @@ func (s *Store) complete(t *Trace) bool {
 	if t.roots == 0 {
 		return false
 	}
-	if t.checkedLen == len(t.Spans) {
+	if int(t.checkedLen) == len(t.Spans) {
 		return false // nothing new since it was found incomplete
 	}
 	idx := s.res.indexOf(t)
@@ -295,7 +295,7 @@ func (s *Store) complete(t *Trace) bool {
 			continue
 		}
 		if _, ok := idx[sp.Parent]; !ok {
-			t.checkedLen = len(t.Spans)
+			t.checkedLen = int32(len(t.Spans))
 			return false
 		}
 	}
@@ -305,7 +305,7 @@ func (s *Store) complete(t *Trace) bool {
 func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 	s.unlink(t)
 	delete(s.traces, t.ID)
-	s.spans -= t.held
+	s.spans -= int(t.held)
 	s.bytes -= t.bytes
 	onClose(t, r)
 	for i := range t.Spans {
