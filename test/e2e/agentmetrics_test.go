@@ -26,6 +26,7 @@ import (
 var contract = map[string][]string{
 	"agent_requests_total":           {"agent_id", "status"},
 	"agent_request_duration_seconds": {"agent_id"},
+	"agent_invocations_total":        {"agent_id", "status"},
 	"agent_llm_calls_total":          {"agent_id", "model", "status"},
 	"agent_tokens_consumed_total":    {"agent_id", "direction", "model"},
 	"agent_model_latency_seconds":    {"agent_id", "model"},

@@ -111,7 +111,10 @@ func TestExemplarLeadsToTheTraceInJaeger(t *testing.T) {
 	t.Setenv("JAEGER_QUERY_GRPC", jGRPC)
 	e2etest.StartProcess(t, jaegerBin(t), []string{"--config", filepath.Join(e2etest.RepoRoot(t), "test/e2e/testdata/jaeger.yaml")}, jHTTP, "/api/services")
 
-	env := collectorEnv(t, ports, map[string]string{"OTELCOL_AGENT_FORWARD_ENDPOINT": jOTLP})
+	// Exemplars are those observed since the previous flush: Prometheus
+	// (1 s) scrapes more often than the connector flushes (3 s), as the
+	// README asks, so every flush's exemplars are scraped.
+	env := collectorEnv(t, ports, map[string]string{"OTELCOL_AGENT_FORWARD_ENDPOINT": jOTLP, "OTELCOL_AGENT_METRICS_FLUSH": "3s"})
 	e2etest.Start(t, []string{"config/default.yaml", "config/overlays/forward-otlp.yaml"}, env, ports.Health)
 	e2etest.StartPrometheus(t, prometheusConfig(t, ports.Prometheus, ports.Telemetry, "", nil), ports.Spare)
 
