@@ -64,11 +64,12 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 }
 
 // addSpan appends the skeleton of one span and its observations to tr.
-func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agentspan.Info, service string) {
+func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agentspan.Info, service tracestore.Str) {
 	strs := c.store.Strings()
+	strs.Retain(service)
 	sp := tracestore.Span{
 		ID: s.SpanID(), Parent: s.ParentSpanID(), Seconds: float32(spanSeconds(s)),
-		Kind: in.Kind, Agent: strs.Intern(in.AgentID), Service: strs.Intern(service),
+		Kind: in.Kind, Agent: strs.Intern(in.AgentID), Service: service,
 	}
 	if in.ExplicitRun {
 		sp.Flags |= tracestore.Explicit
@@ -84,7 +85,7 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	}
 	switch in.Kind {
 	case agentspan.KindLLM:
-		sp.Name = strs.Intern(orUnknown(in.Model))
+		sp.Name = strs.Cached(&c.batch.names[0], orUnknown(in.Model))
 		t := in.Tokens
 		f := tracestore.LLMFacts{Tokens: [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)}}
 		if cost, ok := c.costOf(in); ok {
@@ -94,7 +95,7 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 		tr.LLM = append(tr.LLM, f)
 		sp.Extra = uint32(len(tr.LLM))
 	case agentspan.KindTool:
-		sp.Name = strs.Intern(orUnknown(in.ToolName))
+		sp.Name = strs.Cached(&c.batch.names[1], orUnknown(in.ToolName))
 		sp.Status = strs.Intern(in.ToolStatus)
 	default:
 		// Invocations and roots (which may be the run) keep their run-level
@@ -188,8 +189,15 @@ func (c *agentConnector) rememberConversation(conv, agent string) {
 	}
 }
 
-// reportHeld brings the store gauges of the telemetry up to date.
+// reportHeld brings the store gauges and the close counts of the
+// telemetry up to date.
 func (c *agentConnector) reportHeld(ctx context.Context) {
+	for r, n := range c.closed {
+		if n > 0 {
+			c.telemetry.ConnectorAgentmetricsTracesClosed.Add(ctx, n, c.reasonAttrs[tracestore.Reason(r)])
+			c.closed[r] = 0
+		}
+	}
 	traces, spans, bytes := int64(c.store.Len()), int64(c.store.Spans()), c.store.Bytes()
 	if d := traces - c.held.traces; d != 0 {
 		c.telemetry.ConnectorAgentmetricsTracesActive.Add(ctx, d)

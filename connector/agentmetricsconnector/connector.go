@@ -50,8 +50,10 @@ type agentConnector struct {
 	conversationOrder []string
 	batch             batchState
 	closing           closeState
-	// held is what the telemetry last reported of the store.
-	held struct{ traces, spans, bytes int64 }
+	// held is what the telemetry last reported of the store; closed counts
+	// the traces closed since, by reason.
+	held   struct{ traces, spans, bytes int64 }
+	closed [4]int64
 
 	reasonAttrs   map[tracestore.Reason]metric.MeasurementOption
 	lateKindAttrs [4]metric.MeasurementOption
@@ -65,9 +67,13 @@ type agentConnector struct {
 // batchState is scratch space reused across ConsumeTraces calls (under mu).
 type batchState struct {
 	spans    []ptrace.Span
-	services []string
+	services []tracestore.Str // per span: its resource's service.name, interned
 	infos    []agentspan.Info
 	grouper  agentspan.TraceGrouper
+	// resources holds the batch's own reference to each service it interned.
+	resources []tracestore.Str
+	// names caches the last model and tool name interned.
+	names [2]tracestore.StrCache
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*agentConnector, error) {
@@ -183,11 +189,13 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.batch
-	st.spans, st.services = st.spans[:0], st.services[:0]
+	st.spans, st.services, st.resources = st.spans[:0], st.services[:0], st.resources[:0]
+	strs := c.store.Strings()
 	for _, rs := range td.ResourceSpans().All() {
-		svc := ""
+		var svc tracestore.Str
 		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
-			svc = v.AsString()
+			svc = strs.Intern(v.AsString())
+			st.resources = append(st.resources, svc)
 		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
@@ -211,6 +219,9 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		end := agentspan.NextTrace(st.spans, order, start)
 		c.consumeTrace(ctx, order[start:end], now, onClose)
 		start = end
+	}
+	for _, svc := range st.resources {
+		strs.Release(svc)
 	}
 	c.reportHeld(ctx)
 	clear(st.spans)

@@ -21,12 +21,14 @@ type closeState struct {
 }
 
 // closeFn returns the store's OnClose: the trace's metrics, decided once
-// on the whole tree.
-func (c *agentConnector) closeFn(ctx context.Context) tracestore.OnClose {
-	return func(t *tracestore.Trace, reason tracestore.Reason) {
-		c.decide(t, c.now())
-		c.telemetry.ConnectorAgentmetricsTracesClosed.Add(ctx, 1, c.reasonAttrs[reason])
-	}
+// on the whole tree. Closes are tallied and reported by reportHeld.
+func (c *agentConnector) closeFn(context.Context) tracestore.OnClose {
+	return c.onClose
+}
+
+func (c *agentConnector) onClose(t *tracestore.Trace, reason tracestore.Reason) {
+	c.decide(t, c.now())
+	c.closed[reason]++
 }
 
 // decide emits every metric of a closing trace.

@@ -53,6 +53,38 @@ func (in *Interner) Intern(s string) Str {
 	return id
 }
 
+// Cached is Intern through a one-entry cache (the same model or tool name
+// repeats span after span): a hit costs a string compare instead of a map
+// lookup. The cache holds a reference of its own; Drop releases it.
+func (in *Interner) Cached(c *StrCache, s string) Str {
+	if in.maxLen > 0 && len(s) > in.maxLen {
+		s = s[:in.maxLen]
+	}
+	if c.id != 0 && s == c.s {
+		in.refs[c.id]++
+		return c.id
+	}
+	id := in.Intern(s)
+	if id != 0 {
+		in.Release(c.id)
+		in.refs[id]++
+		c.id, c.s = id, in.strs[id]
+	}
+	return id
+}
+
+// StrCache is the one-entry cache of Cached.
+type StrCache struct {
+	s  string
+	id Str
+}
+
+// Drop releases the cache's reference.
+func (in *Interner) Drop(c *StrCache) {
+	in.Release(c.id)
+	*c = StrCache{}
+}
+
 // Retain holds one more reference to id.
 func (in *Interner) Retain(id Str) {
 	if id != 0 {

@@ -42,6 +42,7 @@ const (
 
 type resolver struct {
 	index      map[pcommon.SpanID]int32
+	spans      []Span // of the trace last prepared by indexOf
 	indexed    *Trace
 	indexedLen int
 
@@ -54,17 +55,35 @@ type resolver struct {
 	out    Resolution
 }
 
-// indexOf maps span ids to indexes of t (rebuilt only when t changed).
-func (r *resolver) indexOf(t *Trace) map[pcommon.SpanID]int32 {
-	if r.indexed == t && r.indexedLen == len(t.Spans) {
-		return r.index
+// smallTrace: up to this many spans, a parent is found by a linear scan
+// (cheaper than building a map; most agent runs are this small).
+const smallTrace = 32
+
+// indexOf prepares find for t (the map is rebuilt only when t changed).
+func (r *resolver) indexOf(t *Trace) {
+	r.spans = t.Spans
+	if len(t.Spans) <= smallTrace || (r.indexed == t && r.indexedLen == len(t.Spans)) {
+		return
 	}
 	clear(r.index)
 	for i := range t.Spans {
 		r.index[t.Spans[i].ID] = int32(i)
 	}
 	r.indexed, r.indexedLen = t, len(t.Spans)
-	return r.index
+}
+
+// find returns the index of the span id in the trace of the last indexOf.
+func (r *resolver) find(id pcommon.SpanID) (int32, bool) {
+	if len(r.spans) <= smallTrace {
+		for i := range r.spans {
+			if r.spans[i].ID == id {
+				return int32(i), true
+			}
+		}
+		return 0, false
+	}
+	j, ok := r.index[id]
+	return j, ok
 }
 
 func grow[T any](s []T, n int) []T {
@@ -80,7 +99,7 @@ func grow[T any](s []T, n int) []T {
 // until the next call.
 func (s *Store) Resolve(t *Trace) *Resolution {
 	r := &s.res
-	idx := r.indexOf(t)
+	r.indexOf(t)
 	r.indexed = nil // the index is not kept across a close
 	n := len(t.Spans)
 	r.parent = grow(r.parent, n)
@@ -94,7 +113,7 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 		case sp.Parent.IsEmpty() || sp.Flags&RemoteParent != 0:
 			r.parent[i] = parentNone
 		default:
-			j, ok := idx[sp.Parent]
+			j, ok := r.find(sp.Parent)
 			if !ok || int(j) == i {
 				r.parent[i] = parentMissing
 			} else {
@@ -106,6 +125,7 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 			explicit++
 		}
 	}
+	r.spans = nil
 	r.walk(n)
 	if explicit == 0 {
 		// A root that holds llm or tool spans is the run (a framework's

@@ -193,6 +193,9 @@ type Store struct {
 	bytes   int64 // traces' footprints (strings are in strs)
 	decided decisionCache
 	res     resolver
+	free    []*Trace // closed traces for reuse
+	// freeSpans is the span capacity held by free.
+	freeSpans int
 }
 
 // New returns an empty store.
@@ -220,7 +223,18 @@ func (s *Store) Decided(id pcommon.TraceID) (Decision, bool) {
 
 // Open creates an open trace (the caller checked Get and Decided).
 func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
-	t := &Trace{ID: id, lastSeen: now, checkedLen: -1}
+	var t *Trace
+	if n := len(s.free); n > 0 {
+		// A closed trace's struct and slices, reused: a live stream opens
+		// and closes traces at the same rate.
+		t = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.freeSpans -= cap(t.Spans)
+		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Inv: t.Inv[:0], Signals: t.Signals[:0]}
+	} else {
+		t = &Trace{}
+	}
+	t.ID, t.lastSeen, t.checkedLen = id, now, -1
 	s.traces[id] = t
 	s.pushBack(t)
 	return t
@@ -288,13 +302,14 @@ func (s *Store) complete(t *Trace) bool {
 	if int(t.checkedLen) == len(t.Spans) {
 		return false // nothing new since it was found incomplete
 	}
-	idx := s.res.indexOf(t)
+	s.res.indexOf(t)
+	defer func() { s.res.spans = nil }()
 	for i := range t.Spans {
 		sp := &t.Spans[i]
 		if sp.Parent.IsEmpty() || sp.Flags&RemoteParent != 0 {
 			continue
 		}
-		if _, ok := idx[sp.Parent]; !ok {
+		if _, ok := s.res.find(sp.Parent); !ok {
 			t.checkedLen = int32(len(t.Spans))
 			return false
 		}
@@ -323,7 +338,16 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 		s.strs.Release(t.Signals[i].Name)
 	}
 	s.strs.Release(t.Conversation)
+	if s.freeSpans+cap(t.Spans) <= maxFreeSpans {
+		clear(t.Spans)
+		s.free = append(s.free, t)
+		s.freeSpans += cap(t.Spans)
+	}
 }
+
+// maxFreeSpans bounds the span capacity of the closed traces kept for
+// reuse (about 3 MB), so the pool stays small beside the budget.
+const maxFreeSpans = 1 << 16
 
 // Decide remembers a closed trace's decision for late spans.
 func (s *Store) Decide(id pcommon.TraceID, agent string, now int64) {
