@@ -275,7 +275,7 @@ func (s *Sim) count(p plan) {
 		tt.ToolCalls[p.agent] = map[string]int{}
 	}
 	tt.Requests[p.agent][status]++
-	tt.ReasoningSteps[p.agent] += len(p.llm)
+	tt.ReasoningSteps[p.agent] += p.steps()
 	if p.feedback > 0 {
 		tt.Feedback[p.agent]++
 	}
@@ -345,7 +345,18 @@ func runAttrs(p plan) []attribute.KeyValue {
 	case ConvOpenInference:
 		return []attribute.KeyValue{attribute.String("openinference.span.kind", "AGENT"), attribute.String("agent.name", p.agent)}
 	}
-	return []attribute.KeyValue{attribute.String("agent.agent.id", p.agent)}
+	// The seed's agents report their own step count (a step per model call
+	// and per tool call), which the connector takes over counting LLM calls.
+	return []attribute.KeyValue{attribute.String("agent.agent.id", p.agent), attribute.Int("agent.run.total_steps", p.steps())}
+}
+
+// steps is what agent_reasoning_steps records for the run: the seed's
+// agent.run.total_steps, else its LLM calls.
+func (p plan) steps() int {
+	if p.conv == ConvSeed {
+		return len(p.llm) + len(p.tools)
+	}
+	return len(p.llm)
 }
 
 func llmName(conv, model string) string {

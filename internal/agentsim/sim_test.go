@@ -27,6 +27,31 @@ func TestTotalsMatchWhatWasSent(t *testing.T) {
 		Scenarios: []ScenarioAt{{Name: ToolFailureSpike, Start: 50 * time.Second}}}
 	tot, spans := simulate(t, cfg, 100, func(i int) time.Duration { return time.Duration(i) * time.Second })
 	roots, llm, tools := 0, 0, 0
+	// Steps as the connector derives them from the spans: a run's
+	// agent.run.total_steps when it has one, else its LLM calls.
+	stepsAttr, llmOf := map[string]int{}, map[string]int{}
+	for _, s := range spans {
+		if !s.Parent.IsValid() {
+			for _, kv := range s.Attributes {
+				if kv.Key == "agent.run.total_steps" {
+					stepsAttr[s.SpanContext.TraceID().String()] = int(kv.Value.AsInt64())
+				}
+			}
+		} else if s.SpanKind == 3 {
+			llmOf[s.SpanContext.TraceID().String()]++
+		}
+	}
+	wantSteps := 0
+	for id, n := range llmOf {
+		if v, ok := stepsAttr[id]; ok {
+			wantSteps += v
+		} else {
+			wantSteps += n
+		}
+	}
+	if len(stepsAttr) == 0 {
+		t.Fatal("no run carries agent.run.total_steps: that path is not exercised")
+	}
 	for _, s := range spans {
 		switch {
 		case !s.Parent.IsValid():
@@ -48,8 +73,11 @@ func TestTotalsMatchWhatWasSent(t *testing.T) {
 			sumTools += n
 		}
 	}
-	if llm != sumLLM || tools != sumTools || sumSteps != sumLLM {
-		t.Fatalf("spans llm %d tools %d; totals llm %d tools %d steps %d", llm, tools, sumLLM, sumTools, sumSteps)
+	if llm != sumLLM || tools != sumTools || sumSteps != wantSteps {
+		t.Fatalf("spans llm %d tools %d steps %d; totals llm %d tools %d steps %d", llm, tools, wantSteps, sumLLM, sumTools, sumSteps)
+	}
+	if sumSteps == sumLLM {
+		t.Fatal("steps equal LLM calls: the e2e check could not tell agent.run.total_steps from counting calls")
 	}
 }
 
