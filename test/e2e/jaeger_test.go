@@ -122,13 +122,23 @@ func TestExemplarLeadsToTheTraceInJaeger(t *testing.T) {
 	sim := agentsim.New(agentsim.Config{Agents: []string{"support-agent"}, Seed: 5,
 		Conventions: []string{agentsim.ConvGenAI, agentsim.ConvOpenInference, agentsim.ConvSeed}}, tp.Tracer("agentsim"))
 	runSim(t, sim, 60, 0)
-	flush()
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
+	// Exemplars are those of one flush: on a loaded machine a scrape can
+	// miss a window, so runs keep coming (a few per poll) until Prometheus
+	// has stored one.
 	var traceID string
-	e2etest.Eventually(t, 60*time.Second, func(context.Context) (err error) {
-		traceID, err = exemplarTraceID(ports.Spare)
+	e2etest.Eventually(t, 90*time.Second, func(ctx context.Context) (err error) {
+		if traceID, err = exemplarTraceID(ports.Spare); err == nil {
+			return nil
+		}
+		runSim(t, sim, 3, 0)
+		_ = tp.ForceFlush(ctx)
 		return err
 	})
+	flush()
 	var spans []jaegerSpan
 	e2etest.Eventually(t, 30*time.Second, func(context.Context) error {
 		traces, err := jaegerTraces(jHTTP, "/api/traces/"+traceID)
