@@ -36,15 +36,21 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 			}
 		}
 		// A whole trace with nothing agent-related in it (roots end, and
-		// are exported, last): not held. Parts without their root are held:
-		// they may be the ancestors of agent spans still to come.
+		// are exported, last): not held, its root only remembered for a
+		// moment in case agent spans of the trace come after all. Parts
+		// without their root are held: they may be the ancestors of agent
+		// spans still to come.
 		if !relevant && hasRoot {
+			c.skipped.remember(traceID, idx, st, now)
 			return
 		}
 		if c.feedbackByConversation(idx, traceID, now) {
 			return
 		}
 		tr = c.store.Open(traceID, now.UnixNano())
+		if root, ok := c.skipped.take(traceID, now); ok {
+			c.addSkippedRoot(tr, root)
+		}
 	}
 	// Grow by exactly what this batch adds: held state is the memory that
 	// scales with open runs, and append's doubling would leave up to half
@@ -128,9 +134,20 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.Decision, now time.Time) {
 	st := &c.batch
 	var kinds [4]int64
+	// An llm span with an llm span beneath it in this batch is not a call
+	// of its own (the rule of a closed trace, for what arrives together).
+	clear(c.lateParents)
+	for _, i := range idx {
+		if st.infos[i].Kind == agentspan.KindLLM {
+			c.lateParents[st.spans[i].ParentSpanID()] = true
+		}
+	}
 	for _, i := range idx {
 		s, in := st.spans[i], &st.infos[i]
 		kinds[in.Kind]++
+		if in.Kind == agentspan.KindLLM && c.lateParents[s.SpanID()] {
+			continue
+		}
 		agent := in.AgentID
 		if agent == "" {
 			agent = dec.Agent
@@ -152,7 +169,7 @@ func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.D
 // whether it did.
 func (c *agentConnector) feedbackByConversation(idx []int32, traceID pcommon.TraceID, now time.Time) bool {
 	st := &c.batch
-	agent := ""
+	agent, signals := "", false
 	for _, i := range idx {
 		in := &st.infos[i]
 		if in.Kind != agentspan.KindOther || in.ExplicitRun {
@@ -161,8 +178,11 @@ func (c *agentConnector) feedbackByConversation(idx []int32, traceID pcommon.Tra
 		if agent == "" && in.ConversationID != "" {
 			agent = c.conversations[in.ConversationID]
 		}
+		signals = signals || in.HasFeedback || hasSignals(in) || hasAgentEvents(st.spans[i])
 	}
-	if agent == "" {
+	// Only spans that carry a signal: a chain root naming the conversation
+	// may be the start of the conversation's next run.
+	if agent == "" || !signals {
 		return false
 	}
 	for _, i := range idx {
@@ -209,6 +229,76 @@ func (c *agentConnector) reportHeld(ctx context.Context) {
 		c.telemetry.ConnectorAgentmetricsHeldBytes.Add(ctx, d)
 	}
 	c.held.traces, c.held.spans, c.held.bytes = traces, spans, bytes
+}
+
+func hasSignals(in *agentspan.Info) bool {
+	return in.HallucinationType != "" || in.RecoveryStrategy != "" || in.StepOutcome != "" || in.ApprovalResult != ""
+}
+
+// skippedRoots remembers, for a moment, the roots of whole traces that held
+// nothing agent-related (bounded; oldest first out), so that agent spans
+// of such a trace arriving after its root still find it.
+type skippedRoots struct {
+	m     map[pcommon.TraceID]skippedRoot
+	order []pcommon.TraceID
+	head  int
+	keep  time.Duration
+}
+
+type skippedRoot struct {
+	id      pcommon.SpanID
+	seconds float32
+	service string
+	failed  bool
+	at      time.Time
+}
+
+const maxSkippedRoots = 16384
+
+func (k *skippedRoots) remember(traceID pcommon.TraceID, idx []int32, st *batchState, now time.Time) {
+	for _, i := range idx {
+		s := st.spans[i]
+		if !s.ParentSpanID().IsEmpty() {
+			continue
+		}
+		if _, ok := k.m[traceID]; !ok {
+			k.order = append(k.order, traceID)
+		}
+		k.m[traceID] = skippedRoot{id: s.SpanID(), seconds: float32(spanSeconds(s)),
+			service: st.serviceNames[i], failed: st.infos[i].IsError, at: now}
+		break
+	}
+	for len(k.m) > maxSkippedRoots || (k.head < len(k.order) && k.expired(k.order[k.head], now)) {
+		delete(k.m, k.order[k.head])
+		k.head++
+	}
+	if k.head > 1024 && k.head > len(k.order)/2 {
+		k.order = append(k.order[:0], k.order[k.head:]...)
+		k.head = 0
+	}
+}
+
+func (k *skippedRoots) expired(id pcommon.TraceID, now time.Time) bool {
+	r, ok := k.m[id]
+	return !ok || now.Sub(r.at) > k.keep
+}
+
+func (k *skippedRoots) take(id pcommon.TraceID, now time.Time) (skippedRoot, bool) {
+	r, ok := k.m[id]
+	if !ok || now.Sub(r.at) > k.keep {
+		return skippedRoot{}, false
+	}
+	delete(k.m, id) // its order entry goes stale and is skipped
+	return r, true
+}
+
+// addSkippedRoot puts a remembered root back into its trace.
+func (c *agentConnector) addSkippedRoot(tr *tracestore.Trace, r skippedRoot) {
+	sp := tracestore.Span{ID: r.id, Seconds: r.seconds, Kind: agentspan.KindOther, Service: c.store.Strings().Intern(r.service)}
+	if r.failed {
+		sp.Flags |= tracestore.Error
+	}
+	tr.AddSpan(sp)
 }
 
 func orUnknown(s string) string {

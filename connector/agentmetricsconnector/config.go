@@ -59,6 +59,10 @@ type RunsConfig struct {
 	// GracePeriod: a trace that looks complete (its root is held and every
 	// held span's parent is held) closes after this long without a span.
 	GracePeriod time.Duration `mapstructure:"grace_period"`
+	// RemoteGracePeriod replaces GracePeriod for a trace whose only roots
+	// have their parent in another process (an agent called over the
+	// network): the caller's spans, if it exports here too, may still come.
+	RemoteGracePeriod time.Duration `mapstructure:"remote_grace_period"`
 	// TTL: a trace that does not look complete closes after this long
 	// without a span (every span renews it), so runs of any length are
 	// held while they are active. Closed traces are remembered this long.
@@ -99,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Runs.GracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("runs.grace_period: must not be negative, got %s", c.Runs.GracePeriod))
+	}
+	if c.Runs.RemoteGracePeriod < c.Runs.GracePeriod {
+		errs = append(errs, fmt.Errorf("runs.remote_grace_period: must be at least runs.grace_period (%s), got %s", c.Runs.GracePeriod, c.Runs.RemoteGracePeriod))
 	}
 	if c.Runs.TTL <= c.Runs.GracePeriod {
 		errs = append(errs, fmt.Errorf("runs.ttl: must be longer than runs.grace_period (%s), got %s", c.Runs.GracePeriod, c.Runs.TTL))

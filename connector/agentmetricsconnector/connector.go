@@ -50,6 +50,8 @@ type agentConnector struct {
 	conversationOrder []string
 	batch             batchState
 	closing           closeState
+	skipped           skippedRoots
+	lateParents       map[pcommon.SpanID]bool // scratch of late()
 	// held is what the telemetry last reported of the store; closed counts
 	// the traces closed since, by reason.
 	held   struct{ traces, spans, bytes int64 }
@@ -74,6 +76,8 @@ type batchState struct {
 	resources []tracestore.Str
 	// names caches the last model and tool name interned.
 	names [2]tracestore.StrCache
+	// serviceNames: per span, its service.name text (for skipped roots).
+	serviceNames []string
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*agentConnector, error) {
@@ -101,6 +105,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		instance:  instance,
 		store: tracestore.New(tracestore.Settings{
 			Grace:             cfg.Runs.GracePeriod,
+			RemoteGrace:       cfg.Runs.RemoteGracePeriod,
 			IdleTimeout:       cfg.Runs.TTL,
 			MaxTraces:         cfg.Runs.MaxRuns,
 			MaxSpans:          cfg.Runs.MaxSpans,
@@ -113,6 +118,8 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		prices:        map[string]*pricing.Entry{},
 		conversations: map[string]string{},
 		overflow:      map[string]int64{},
+		skipped:       skippedRoots{m: map[pcommon.TraceID]skippedRoot{}, keep: cfg.Runs.RemoteGracePeriod},
+		lateParents:   map[pcommon.SpanID]bool{},
 		stop:          make(chan struct{}),
 	}
 	c.reasonAttrs = map[tracestore.Reason]metric.MeasurementOption{}
@@ -189,18 +196,21 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.batch
-	st.spans, st.services, st.resources = st.spans[:0], st.services[:0], st.resources[:0]
+	st.spans, st.services, st.resources, st.serviceNames = st.spans[:0], st.services[:0], st.resources[:0], st.serviceNames[:0]
 	strs := c.store.Strings()
 	for _, rs := range td.ResourceSpans().All() {
 		var svc tracestore.Str
+		svcName := ""
 		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
-			svc = strs.Intern(v.AsString())
+			svcName = v.AsString()
+			svc = strs.Intern(svcName)
 			st.resources = append(st.resources, svc)
 		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				st.spans = append(st.spans, s)
 				st.services = append(st.services, svc)
+				st.serviceNames = append(st.serviceNames, svcName)
 			}
 		}
 	}
@@ -226,10 +236,11 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.reportHeld(ctx)
 	clear(st.spans)
 	clear(st.infos)
+	clear(st.serviceNames)
 	if cap(st.infos) > maxScratchSpans {
 		// One huge batch must not pin its scratch (hundreds of bytes a
 		// span) for the life of the collector.
-		st.spans, st.services, st.infos = nil, nil, nil
+		st.spans, st.services, st.infos, st.serviceNames = nil, nil, nil, nil
 	}
 	return nil
 }

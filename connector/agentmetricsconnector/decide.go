@@ -82,8 +82,12 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	}
 
 	// Calls, counted once against their owner.
+	relevant := len(res.Invocations) > 0 || len(t.Signals) > 0
 	for i := range t.Spans {
 		sp := &t.Spans[i]
+		if res.Dup[i] {
+			continue
+		}
 		var o obs
 		switch sp.Kind {
 		case agentspan.KindLLM:
@@ -109,10 +113,14 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 		default:
 			continue
 		}
+		relevant = true
 		c.emit(cs.agent[i], t.ID, &o, now)
 	}
 	for i := range t.Signals {
 		sg := &t.Signals[i]
+		if res.Dup[sg.Span] {
+			continue
+		}
 		o := obs{kind: obsSignal, sig: sg.Kind, name: strs.String(sg.Name), value: sg.Value, spanID: t.Spans[sg.Span].ID}
 		if sg.Kind == tracestore.SigFeedback {
 			o.kind = obsFeedback
@@ -179,11 +187,18 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	if primary == "" && n > 0 {
 		primary = cs.agent[0]
 	}
-	c.store.Decide(t.ID, primary, now.UnixNano())
+	// Traces with nothing agent-related in them (parts of plain traces
+	// held until they closed) take no room in the decision cache.
+	if relevant {
+		c.store.Decide(t.ID, primary, now.UnixNano())
+	}
 	if t.Conversation != 0 && primary != "" {
 		c.rememberConversation(strs.String(t.Conversation), primary)
 	}
 	clear(cs.agent) // do not keep strings of the closed trace reachable
+	if cap(cs.agent) > maxScratchSpans {
+		*cs = closeState{} // one huge trace must not pin its scratch
+	}
 }
 
 // fallbackAgent is the agent id of a run that names none: its service.

@@ -27,11 +27,12 @@ func createDefaultConfig() component.Config {
 		AggregationTemporality: "cumulative",
 		// Sized for 100k concurrent runs of 20 spans (docs: memory).
 		Runs: RunsConfig{
-			MaxRuns:     200_000,
-			MaxSpans:    4_000_000,
-			MaxBytes:    512 << 20,
-			GracePeriod: 5 * time.Second,
-			TTL:         30 * time.Minute,
+			MaxRuns:           200_000,
+			MaxSpans:          4_000_000,
+			MaxBytes:          512 << 20,
+			GracePeriod:       5 * time.Second,
+			RemoteGracePeriod: 30 * time.Second,
+			TTL:               30 * time.Minute,
 		},
 		CardinalityLimit: 2000,
 		MaxLabelLength:   128,

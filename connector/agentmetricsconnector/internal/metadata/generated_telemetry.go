@@ -65,7 +65,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ConnectorAgentmetricsHeldBytes, err = builder.meter.Int64UpDownCounter(
 		"otelcol_connector_agentmetrics_held_bytes",
-		metric.WithDescription("Memory the trace store holds (span skeletons, strings, decision cache), as counted against runs.max_bytes. [Development]"),
+		metric.WithDescription("Memory the open traces hold (span skeletons and their strings), as counted against runs.max_bytes (the decision cache of closed traces is bounded by runs.max_runs and runs.ttl instead). [Development]"),
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) connector.Settings {
 func AssertEqualConnectorAgentmetricsHeldBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_agentmetrics_held_bytes",
-		Description: "Memory the trace store holds (span skeletons, strings, decision cache), as counted against runs.max_bytes. [Development]",
+		Description: "Memory the open traces hold (span skeletons and their strings), as counted against runs.max_bytes (the decision cache of closed traces is bounded by runs.max_runs and runs.ttl instead). [Development]",
 		Unit:        "By",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -25,6 +25,9 @@ type Resolution struct {
 	Entry        []int32 // the entry invocation above Owner, -1 none
 	IsInvocation []bool
 	Shadowed     []bool
+	// Dup: a later copy of a span id already in the trace; it counts for
+	// nothing.
+	Dup []bool
 	// Invocations lists the invocation spans, in span order.
 	Invocations []int32
 }
@@ -67,7 +70,9 @@ func (r *resolver) indexOf(t *Trace) {
 	}
 	clear(r.index)
 	for i := range t.Spans {
-		r.index[t.Spans[i].ID] = int32(i)
+		if _, ok := r.index[t.Spans[i].ID]; !ok { // the first copy of an id
+			r.index[t.Spans[i].ID] = int32(i)
+		}
 	}
 	r.indexed, r.indexedLen = t, len(t.Spans)
 }
@@ -107,20 +112,32 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 	out.IsInvocation = grow(out.IsInvocation, n)
 	out.Shadowed = grow(out.Shadowed, n)
 	explicit := 0
+	out.Dup = grow(out.Dup, n)
 	for i := range t.Spans {
 		sp := &t.Spans[i]
+		// A span id seen before (an exporter's retry delivered it twice)
+		// is the same span: only its first copy counts.
+		if j, _ := r.find(sp.ID); int(j) != i {
+			out.Dup[i] = true
+		}
 		switch {
-		case sp.Parent.IsEmpty() || sp.Flags&RemoteParent != 0:
+		case sp.Parent.IsEmpty():
 			r.parent[i] = parentNone
 		default:
+			// A parent in another process is linked when it is held (an
+			// agent called over the network by another agent); else the
+			// span is a local root.
 			j, ok := r.find(sp.Parent)
-			if !ok || int(j) == i {
-				r.parent[i] = parentMissing
-			} else {
+			switch {
+			case ok && int(j) != i:
 				r.parent[i] = j
+			case sp.Flags&RemoteParent != 0:
+				r.parent[i] = parentNone
+			default:
+				r.parent[i] = parentMissing
 			}
 		}
-		if sp.Flags&Explicit != 0 {
+		if sp.Flags&Explicit != 0 && !out.Dup[i] {
 			out.IsInvocation[i] = true
 			explicit++
 		}
@@ -139,7 +156,7 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 			if root < 0 || int(root) == i || r.parent[root] != parentNone {
 				continue
 			}
-			if rs := &t.Spans[root]; rs.Kind == agentspan.KindOther && rs.Flags&KindFixed == 0 && !out.IsInvocation[root] {
+			if rs := &t.Spans[root]; rs.Kind == agentspan.KindOther && rs.Flags&KindFixed == 0 && !out.IsInvocation[root] && !out.Dup[root] {
 				out.IsInvocation[root] = true
 				implicit = true
 			}
@@ -197,7 +214,7 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 	// An llm span above another llm span (before any invocation) is not a
 	// call of its own.
 	for i := range t.Spans {
-		if t.Spans[i].Kind != agentspan.KindLLM || r.inCycle(i) {
+		if t.Spans[i].Kind != agentspan.KindLLM || r.inCycle(i) || out.Dup[i] {
 			continue
 		}
 		for p, steps := r.parent[i], 0; p >= 0 && !out.IsInvocation[p] && steps < n; p, steps = r.parent[p], steps+1 {
@@ -210,6 +227,18 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 		}
 	}
 	return out
+}
+
+// maxScratch: resolver scratch kept between traces, in spans. After a
+// larger trace it is released (the budget does not count it).
+const maxScratch = 1 << 16
+
+// release drops scratch grown by a huge trace.
+func (r *resolver) release() {
+	if cap(r.parent) <= maxScratch {
+		return
+	}
+	*r = resolver{index: map[pcommon.SpanID]int32{}}
 }
 
 // walk computes, for every span, its nearest strict ancestor invocation

@@ -99,12 +99,13 @@ type Trace struct {
 	// in another trace).
 	Conversation Str
 
-	lastSeen   int64
-	bytes      int64
-	prev, next *Trace
-	roots      int32 // local roots held
-	checkedLen int32 // len(Spans) when last found incomplete; -1 never
-	held       int32 // spans accounted in the store's budget
+	lastSeen    int64
+	bytes       int64
+	prev, next  *Trace
+	roots       int32 // true roots (no parent) held
+	remoteRoots int32 // spans whose parent is in another process
+	checkedLen  int32 // len(Spans) when last found incomplete; -1 never
+	held        int32 // spans accounted in the store's budget
 }
 
 // Size of the held state, for the budget and the benchmarks.
@@ -124,8 +125,11 @@ func (t *Trace) footprint() int64 {
 
 // AddSpan appends a span skeleton and returns its index.
 func (t *Trace) AddSpan(s Span) uint32 {
-	if s.Parent.IsEmpty() || s.Flags&RemoteParent != 0 {
+	switch {
+	case s.Parent.IsEmpty():
 		t.roots++
+	case s.Flags&RemoteParent != 0:
+		t.remoteRoots++
 	}
 	t.Spans = append(t.Spans, s)
 	return uint32(len(t.Spans) - 1)
@@ -156,6 +160,10 @@ var Reasons = []Reason{Completed, Expired, Evicted, Shutdown}
 type Settings struct {
 	// Grace after the last span of a complete-looking trace.
 	Grace time.Duration
+	// RemoteGrace replaces Grace for a trace whose only roots have their
+	// parent in another process: the caller's spans, if it exports here
+	// too, may still come (default: Grace).
+	RemoteGrace time.Duration
 	// IdleTimeout closes a trace that is not complete after this long
 	// without a span.
 	IdleTimeout time.Duration
@@ -194,8 +202,8 @@ type Store struct {
 	decided decisionCache
 	res     resolver
 	free    []*Trace // closed traces for reuse
-	// freeSpans is the span capacity held by free.
-	freeSpans int
+	// freeBytes is the footprint of the traces in free.
+	freeBytes int64
 }
 
 // New returns an empty store.
@@ -229,7 +237,7 @@ func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
 		// and closes traces at the same rate.
 		t = s.free[n-1]
 		s.free = s.free[:n-1]
-		s.freeSpans -= cap(t.Spans)
+		s.freeBytes -= t.footprint()
 		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Inv: t.Inv[:0], Signals: t.Signals[:0]}
 	} else {
 		t = &Trace{}
@@ -262,24 +270,30 @@ func (s *Store) overBudget() bool {
 		(s.set.MaxBytes > 0 && s.Bytes() > s.set.MaxBytes)
 }
 
-// Len, Spans and Bytes report what is held.
-func (s *Store) Len() int       { return len(s.traces) }
-func (s *Store) Spans() int     { return s.spans }
-func (s *Store) Bytes() int64   { return s.bytes + s.strs.Bytes() + s.decided.bytes() }
-func (s *Store) Decisions() int { return len(s.decided.m) }
+// Len, Spans and Bytes report what is held: open traces and their strings
+// (what MaxBytes bounds). DecisionBytes is the decision cache, bounded by
+// count and age instead: evicting open traces could not shrink it.
+func (s *Store) Len() int             { return len(s.traces) }
+func (s *Store) Spans() int           { return s.spans }
+func (s *Store) Bytes() int64         { return s.bytes + s.strs.Bytes() }
+func (s *Store) DecisionBytes() int64 { return s.decided.bytes() }
+func (s *Store) Decisions() int       { return len(s.decided.m) }
 
 // CloseDue closes the traces whose deadline passed at now.
 func (s *Store) CloseDue(now int64, onClose OnClose) {
 	grace, idle := int64(s.set.Grace), int64(s.set.IdleTimeout)
+	remote := max(grace, int64(s.set.RemoteGrace))
 	for t := s.head; t != nil; {
 		next := t.next
-		if now-t.lastSeen < grace {
+		quiet := now - t.lastSeen
+		if quiet < grace {
 			break // the list is ordered by last activity: the rest are newer
 		}
+		complete, remoteOnly := s.complete(t)
 		switch {
-		case s.complete(t):
+		case complete && (!remoteOnly || quiet >= remote):
 			s.close(t, Completed, now, onClose)
-		case now-t.lastSeen >= idle:
+		case quiet >= idle:
 			s.close(t, Expired, now, onClose)
 		}
 		t = next
@@ -294,30 +308,33 @@ func (s *Store) CloseAll(now int64, onClose OnClose) {
 	}
 }
 
-// complete: a local root is held and every span's parent is held or remote.
-func (s *Store) complete(t *Trace) bool {
-	if t.roots == 0 {
-		return false
+// complete: a root is held and every span's parent is held (or lives in
+// another process). remoteOnly: the only roots are spans whose parent is
+// in another process, so the caller's part may still come.
+func (s *Store) complete(t *Trace) (complete, remoteOnly bool) {
+	if t.roots == 0 && t.remoteRoots == 0 {
+		return false, false
 	}
 	if int(t.checkedLen) == len(t.Spans) {
-		return false // nothing new since it was found incomplete
+		return false, false // nothing new since it was found incomplete
 	}
 	s.res.indexOf(t)
 	defer func() { s.res.spans = nil }()
 	for i := range t.Spans {
 		sp := &t.Spans[i]
-		if sp.Parent.IsEmpty() || sp.Flags&RemoteParent != 0 {
+		if sp.Parent.IsEmpty() {
 			continue
 		}
-		if _, ok := s.res.find(sp.Parent); !ok {
+		if _, ok := s.res.find(sp.Parent); !ok && sp.Flags&RemoteParent == 0 {
 			t.checkedLen = int32(len(t.Spans))
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, t.roots == 0
 }
 
 func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
+	s.res.indexed = nil // t may be recycled: never match its cached index
 	s.unlink(t)
 	delete(s.traces, t.ID)
 	s.spans -= int(t.held)
@@ -338,16 +355,17 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 		s.strs.Release(t.Signals[i].Name)
 	}
 	s.strs.Release(t.Conversation)
-	if s.freeSpans+cap(t.Spans) <= maxFreeSpans {
+	s.res.release()
+	if fp := t.footprint(); s.freeBytes+fp <= maxFreeBytes {
 		clear(t.Spans)
 		s.free = append(s.free, t)
-		s.freeSpans += cap(t.Spans)
+		s.freeBytes += fp
 	}
 }
 
-// maxFreeSpans bounds the span capacity of the closed traces kept for
-// reuse (about 3 MB), so the pool stays small beside the budget.
-const maxFreeSpans = 1 << 16
+// maxFreeBytes bounds the footprint of the closed traces kept for reuse,
+// so the pool stays small beside the budget.
+const maxFreeBytes = 4 << 20
 
 // Decide remembers a closed trace's decision for late spans.
 func (s *Store) Decide(id pcommon.TraceID, agent string, now int64) {

@@ -171,3 +171,28 @@ func TestHeldStateIsCompact(t *testing.T) {
 	assert.LessOrEqual(t, SpanBytes, int64(64))
 	t.Logf("span %d B, llm facts %d B, invocation facts %d B, signal %d B, trace %d B", SpanBytes, LLMBytes, InvBytes, SignalBytes, TraceBytes)
 }
+
+// A closed trace's struct is recycled: the resolver's cached index of the
+// old trace (same pointer, same length) must never answer for the new one.
+func TestRecycledTraceNeverUsesAStaleIndex(t *testing.T) {
+	s := New(settings())
+	on := func(*Trace, Reason) {}
+	fill := func(tr *Trace, base byte) { // 40 spans: an agent root and its calls
+		tr.AddSpan(node(base, 0, run, Explicit))
+		for i := byte(1); i < 40; i++ {
+			tr.AddSpan(node(base+i, base, llm, 0))
+		}
+	}
+	a := s.Open(tid(1), 0)
+	fill(a, 100)
+	s.Touched(a, 0, on)
+	ok, _ := s.complete(a) // builds the index of a (more than 32 spans)
+	require.True(t, ok)
+	s.CloseAll(0, on) // a closes without Resolve (any OnClose may)
+	b := s.Open(tid(2), 0)
+	require.Same(t, a, b, "the struct is recycled")
+	fill(b, 10)
+	s.Touched(b, 0, on)
+	ok, _ = s.complete(b)
+	assert.True(t, ok, "b is complete: its own index, not a's")
+}
