@@ -1,9 +1,17 @@
-// Command loadharness measures what one otelcol-agent process carries on
-// this machine: it starts the built binary on loopback with each pipeline of
-// test/load/, offers OTLP gRPC load in steps of rising spans/s, and reports
-// per pipeline the highest rate sustained without refusals or drops, the
-// CPU-seconds per million spans and the peak RSS. All traffic stays on
-// 127.0.0.1 and every step is bounded in time.
+// Command loadharness measures what one collector process carries on this
+// machine: for each pipeline of test/load/ it starts the built binary on
+// loopback, offers OTLP gRPC load in steps of rising spans/s, and reports
+// the highest rate sustained without refusals or drops, the collector's
+// CPU-seconds per million spans and its peak RSS.
+//
+// Every pipeline forwards its traces (and its metrics, if it makes any) with
+// the same exporter (test/load/shared/exporters.yaml) to one sink, which
+// runs as a process of its own so that its CPU and the generator's are
+// measured apart from the collector's (all three share the machine's cores).
+// The load is either generated (agenttest.RealisticBatch) or, with -replay
+// DIR, the recorded real-client fixtures, re-encoded once and sent with new
+// trace ids every time. All traffic stays on 127.0.0.1 and every step is
+// bounded in time.
 package main
 
 import (
@@ -26,14 +34,10 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
-	_ "google.golang.org/grpc/encoding/gzip" // the collector's OTLP exporter compresses with gzip by default
-
-	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
+	_ "google.golang.org/grpc/encoding/gzip" // the sink takes what the exporter compresses (gzip by default)
 )
 
 const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -59,94 +63,112 @@ func (rawCodec) Name() string { return "proto" }
 
 var _ encoding.Codec = rawCodec{}
 
-// batch is one pre-marshalled request whose trace ids are rewritten in
-// place before each use, so every send opens new agent runs.
-type batch struct {
-	data   []byte
-	idOffs []int // offsets of trace id bytes to rewrite
-	spans  int
-}
-
-func newBatch(seed uint64) (*batch, error) {
-	data, td, err := agenttest.RealisticBatchOTLP(100, seed)
-	if err != nil {
-		return nil, err
-	}
-	ids := map[pcommon.TraceID]bool{}
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				ids[s.TraceID()] = true
-			}
-		}
-	}
-	b := &batch{data: data, spans: td.SpanCount()}
-	for id := range ids {
-		off := 0
-		for {
-			i := bytes.Index(data[off:], id[:])
-			if i < 0 {
-				break
-			}
-			b.idOffs = append(b.idOffs, off+i+12) // the last 4 bytes carry the generation
-			off += i + 16
-		}
-	}
-	return b, nil
-}
-
-// next stamps a new generation into the batch's trace ids.
-func (b *batch) next(gen uint32) []byte {
-	for _, o := range b.idOffs {
-		b.data[o], b.data[o+1], b.data[o+2], b.data[o+3] = byte(gen), byte(gen>>8), byte(gen>>16), byte(gen>>24)
-	}
-	return b.data
-}
-
 type stepResult struct {
 	TargetSpansPerSec   float64 `json:"target_spans_per_sec"`
 	AchievedSpansPerSec float64 `json:"achieved_spans_per_sec"`
 	SentSpans           int64   `json:"sent_spans"`
+	SentTokens          int64   `json:"sent_tokens"` // LLM tokens recorded on the sent spans
 	FailedRequests      int64   `json:"failed_requests"`
 	Refused             float64 `json:"refused_spans"`
 	ExportFailed        float64 `json:"export_failed_spans"`
-	CPUSeconds          float64 `json:"cpu_seconds"`
-	CPUSecPerMSpans     float64 `json:"cpu_seconds_per_million_spans"`
+	// ForwardedSpans is what the sink received during the step and its drain.
+	ForwardedSpans  int64   `json:"forwarded_spans"`
+	CPUSeconds      float64 `json:"cpu_seconds"` // the collector's
+	CPUSecPerMSpans float64 `json:"cpu_seconds_per_million_spans"`
 	// CollectorCores is the collector's CPU-seconds per second of the step:
-	// below about 1.8 on 2 cores, the limit is the generator, not the collector.
+	// below about 1.8 on 2 cores, the limit is the generator or the sink
+	// (same cores), not the collector.
 	CollectorCores float64 `json:"collector_cores"`
-	Sustained      bool    `json:"sustained"`
+	// Seconds is the interval the CPU figures cover: the step and its drain.
+	Seconds float64 `json:"seconds"`
+	// The sink's and the generator's (this process's) CPU over the same
+	// interval: they run on the same cores as the collector.
+	SinkCPUSeconds      float64 `json:"sink_cpu_seconds"`
+	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
+	Sustained           bool    `json:"sustained"`
 }
 
 type pipelineResult struct {
-	Pipeline            string       `json:"pipeline"`
+	Pipeline  string `json:"pipeline"`
+	Collector string `json:"collector"`
+	// Load is "synthetic" or "replay"; for a replay, the files sent.
+	Load        string   `json:"load"`
+	ReplayFiles []string `json:"replay_files,omitempty"`
+	// SpansPerRequest and RequestBytesPerSpan describe the offered requests
+	// (uncompressed OTLP protobuf).
+	SpansPerRequest     float64      `json:"spans_per_request"`
+	RequestBytesPerSpan float64      `json:"request_bytes_per_span"`
+	Compression         string       `json:"compression"`
 	MaxSustainedSpansPS float64      `json:"max_sustained_spans_per_sec"`
 	CPUSecPerMSpans     float64      `json:"cpu_seconds_per_million_spans"`
 	PeakRSSMiB          float64      `json:"peak_rss_mib"`
 	Steps               []stepResult `json:"steps"`
+	// SentSpans and SentTokens are over all steps, for comparison with Sink.
+	SentSpans  int64 `json:"sent_spans"`
+	SentTokens int64 `json:"sent_tokens"`
+	// Sink is everything the sink received from this pipeline's collector:
+	// the forwarded spans and, per metric name, what the pipeline produced.
+	Sink sinkStats `json:"sink"`
 }
 
 func main() {
 	bin := flag.String("collector", "bin/otelcol-agent", "the built collector")
-	configs := flag.String("pipelines", "plain,span_metrics,agent", "pipelines of test/load/ to measure")
+	collectorFor := flag.String("collector-for", "",
+		"pipeline=binary,... for pipelines that need another collector than -collector (peer_recipe needs signal_to_metrics)")
+	configs := flag.String("pipelines", "plain,span_metrics,agent,peer_recipe", "pipelines of test/load/ to measure")
 	rates := flag.String("rates", "100000,200000,300000,400000,500000,650000,800000", "offered spans/s steps")
 	stepDur := flag.Duration("step", 8*time.Second, "duration of each step")
 	workers := flag.Int("workers", 6, "concurrent senders")
+	replay := flag.String("replay", "", "send the recorded real-client fixtures (*.otlp.jsonl) of this directory instead of generated batches")
+	replayCopies := flag.Int("replay-copies", 9, "with -replay: copies of a file's traces per request (each file holds 10 traces, 60 spans)")
+	metricsWait := flag.Duration("metrics-wait", 17*time.Second, "after the last step, how long to wait for the metrics of pipelines with connectors")
+	compression := flag.String("compression", "gzip", "the shared exporter's compression: gzip (its default) or none")
 	out := flag.String("out", "", "write the results as JSON here")
 	profDir := flag.String("profile-dir", "", "write a CPU profile of the collector per pipeline here (pprof extension on loopback)")
-	profRate := flag.Float64("profile-rate", 400000, "the offered rate whose step is profiled (the whole step)")
+	profRate := flag.Float64("profile-rate", 200000, "the offered rate whose step is profiled (the whole step)")
+	serveSinkAddr := flag.String("serve-sink", "", "internal: run as the sink on this address")
+	sinkStatsAddr := flag.String("sink-stats", "", "internal: the sink's stats address")
 	flag.Parse()
+	if *serveSinkAddr != "" {
+		if err := serveSink(*serveSinkAddr, *sinkStatsAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "loadharness: sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *compression != "gzip" && *compression != "none" {
+		fmt.Fprintln(os.Stderr, "loadharness: -compression must be gzip or none")
+		os.Exit(2)
+	}
+	bins := map[string]string{}
+	for _, kv := range strings.Split(*collectorFor, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			bins[k] = v
+		}
+	}
+	load := loadSpec{kind: "synthetic", workers: *workers, compression: *compression, metricsWait: *metricsWait}
+	if *replay != "" {
+		load.kind, load.dir, load.copies = "replay", *replay, *replayCopies
+	}
 	var results []pipelineResult
 	for _, p := range strings.Split(*configs, ",") {
+		b := *bin
+		if v, ok := bins[p]; ok {
+			b = v
+		}
 		prof := profileSpec{dir: *profDir, rate: *profRate}
-		r, err := measure(*bin, p, parseRates(*rates), *stepDur, *workers, prof)
+		r, err := measure(b, p, parseRates(*rates), *stepDur, load, prof)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadharness:", p+":", err)
 			os.Exit(1)
 		}
 		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "loadharness: %s: max sustained %.0f spans/s, %.2f CPU-s per million spans, peak RSS %.0f MiB\n",
-			p, r.MaxSustainedSpansPS, r.CPUSecPerMSpans, r.PeakRSSMiB)
+		fmt.Fprintf(os.Stderr, "loadharness: %s (%s): max sustained %.0f spans/s, %.2f CPU-s per million spans, peak RSS %.0f MiB; sent %d spans with %d LLM tokens; sink: %d spans, %d metric points\n",
+			p, r.Load, r.MaxSustainedSpansPS, r.CPUSecPerMSpans, r.PeakRSSMiB, r.SentSpans, r.SentTokens, r.Sink.Spans, r.Sink.MetricPoints)
+		for _, m := range r.Sink.Metrics {
+			fmt.Fprintf(os.Stderr, "loadharness: %s: metric %s (%s %s) %d points, %d series, total %.0f, attributes %s\n",
+				p, m.Name, m.Type, m.Temporality, m.Points, m.Series, m.Total, strings.Join(m.Attributes, ","))
+		}
 	}
 	data, _ := json.MarshalIndent(results, "", "  ")
 	if *out != "" {
@@ -157,6 +179,23 @@ func main() {
 	} else {
 		fmt.Println(string(data))
 	}
+}
+
+// loadSpec says what the senders send.
+type loadSpec struct {
+	kind        string // synthetic or replay
+	dir         string // replay: the fixtures
+	copies      int    // replay: copies of a file's traces per request
+	workers     int
+	compression string
+	metricsWait time.Duration
+}
+
+func (l loadSpec) batches() ([][]*batch, error) {
+	if l.kind == "replay" {
+		return replayBatches(l.dir, l.copies, l.workers)
+	}
+	return syntheticBatches(l.workers)
 }
 
 func parseRates(s string) []float64 {
@@ -186,41 +225,46 @@ func freeAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
-// sink is the OTLP endpoint the plain pipeline exports to; it counts spans.
-type sink struct {
-	ptraceotlp.UnimplementedGRPCServer
-	spans atomic.Int64
-}
-
-func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	s.spans.Add(int64(req.Traces().SpanCount()))
-	return ptraceotlp.NewExportResponse(), nil
-}
-
 // profileSpec asks for a CPU profile of the collector during one step.
 type profileSpec struct {
 	dir  string
 	rate float64
 }
 
-func measure(bin, pipeline string, rates []float64, stepDur time.Duration, workers int, prof profileSpec) (pipelineResult, error) {
-	res := pipelineResult{Pipeline: pipeline}
+func measure(bin, pipeline string, rates []float64, stepDur time.Duration, load loadSpec, prof profileSpec) (pipelineResult, error) {
+	res := pipelineResult{Pipeline: pipeline, Collector: bin, Load: load.kind, Compression: load.compression}
+	if _, err := os.Stat(bin); err != nil {
+		return res, fmt.Errorf("%w (bin/otelcol-agent: make build)", err)
+	}
+	batches, err := load.batches()
+	if err != nil {
+		return res, err
+	}
+	var spans, size, n float64
+	seen := map[string]bool{}
+	for _, b := range batches[0] {
+		spans += float64(b.spans)
+		size += float64(len(b.data))
+		n++
+		if load.kind == "replay" && !seen[b.name] {
+			seen[b.name] = true
+			res.ReplayFiles = append(res.ReplayFiles, b.name)
+		}
+	}
+	res.SpansPerRequest, res.RequestBytesPerSpan = spans/n, size/spans
+
 	addrs, err := freeAddrs(6)
 	if err != nil {
 		return res, err
 	}
-	otlp, sinkAddr, health, prom, tel, pprofAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
+	otlp, sinkAddr, health, sinkStatsAddr, tel, pprofAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	_, telPort, _ := net.SplitHostPort(tel)
 
-	sk := &sink{}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, sk)
-	l, err := net.Listen("tcp", sinkAddr)
+	sk, err := startSink(sinkAddr, sinkStatsAddr)
 	if err != nil {
 		return res, err
 	}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
+	defer sk.stop()
 
 	cfg, _ := filepath.Abs(filepath.Join("test/load", pipeline+".yaml"))
 	args := []string{"--config", cfg}
@@ -232,7 +276,8 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "LOAD_OTLP="+otlp, "LOAD_SINK="+sinkAddr, "LOAD_HEALTH="+health,
-		"LOAD_PROMETHEUS="+prom, "LOAD_TELEMETRY_PORT="+telPort)
+		"LOAD_TELEMETRY_PORT="+telPort, "LOAD_COMPRESSION="+load.compression)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -247,6 +292,9 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
 		}
+		if s := strings.TrimSpace(logs.String()); s != "" {
+			fmt.Fprintf(os.Stderr, "loadharness: %s: collector log:\n%s\n", pipeline, s)
+		}
 	}()
 	if err := waitHealthy(health, 60*time.Second); err != nil {
 		return res, fmt.Errorf("%w\n%s", err, logs.String())
@@ -258,26 +306,21 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 		return res, err
 	}
 	defer conn.Close()
-	batches := make([][]*batch, workers)
-	for w := range workers {
-		for i := range 16 {
-			b, err := newBatch(uint64(w*1000 + i + 1))
-			if err != nil {
-				return res, err
-			}
-			batches[w] = append(batches[w], b)
-		}
-	}
 	gen := atomic.Uint32{}
+	procs := procSet{collector: cmd.Process.Pid, sink: sk}
 	for _, rate := range rates {
 		var profiled chan error
 		if prof.dir != "" && rate == prof.rate {
 			profiled = make(chan error, 1)
 			go func() {
-				profiled <- saveCPUProfile(pprofAddr, stepDur, filepath.Join(prof.dir, pipeline+".cpu.pprof"))
+				name := pipeline
+				if load.kind == "replay" {
+					name += ".replay"
+				}
+				profiled <- saveCPUProfile(pprofAddr, stepDur, filepath.Join(prof.dir, name+".cpu.pprof"))
 			}()
 		}
-		step, err := runStep(conn, batches, rate, stepDur, &gen, cmd.Process.Pid, tel)
+		step, err := runStep(conn, batches, rate, stepDur, &gen, procs, tel)
 		if err != nil {
 			return res, err
 		}
@@ -287,8 +330,11 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 			}
 		}
 		res.Steps = append(res.Steps, step)
-		fmt.Fprintf(os.Stderr, "loadharness: %s: offered %.0f/s achieved %.0f/s failed=%d refused=%.0f export_failed=%.0f cpu=%.2fs sustained=%v\n",
-			pipeline, rate, step.AchievedSpansPerSec, step.FailedRequests, step.Refused, step.ExportFailed, step.CPUSeconds, step.Sustained)
+		res.SentSpans += step.SentSpans
+		res.SentTokens += step.SentTokens
+		fmt.Fprintf(os.Stderr, "loadharness: %s: offered %.0f/s achieved %.0f/s failed=%d refused=%.0f export_failed=%.0f forwarded=%d/%d cpu: collector %.2fs sink %.2fs generator %.2fs sustained=%v\n",
+			pipeline, rate, step.AchievedSpansPerSec, step.FailedRequests, step.Refused, step.ExportFailed,
+			step.ForwardedSpans, step.SentSpans, step.CPUSeconds, step.SinkCPUSeconds, step.GeneratorCPUSeconds, step.Sustained)
 		if !step.Sustained {
 			break
 		}
@@ -296,20 +342,41 @@ func measure(bin, pipeline string, rates []float64, stepDur time.Duration, worke
 		res.CPUSecPerMSpans = step.CPUSecPerMSpans
 	}
 	res.PeakRSSMiB = peakRSSMiB(cmd.Process.Pid)
-	if pipeline == "plain" {
-		fmt.Fprintf(os.Stderr, "loadharness: plain: the sink received %d spans\n", sk.spans.Load())
+	// The load pipelines make metrics with connectors (configs with a
+	// connectors: section): wait until what the last step sent is in the
+	// sink. agentmetrics closes a run 5s after its last span and flushes
+	// every 10s, span_metrics flushes every 10s.
+	if text, err := os.ReadFile(cfg); err == nil && bytes.Contains(text, []byte("\nconnectors:")) {
+		time.Sleep(load.metricsWait)
+	}
+	if st, err := sk.stats(); err == nil {
+		res.Sink = st
 	}
 	return res, nil
 }
 
-func runStep(conn *grpc.ClientConn, batches [][]*batch, rate float64, dur time.Duration, gen *atomic.Uint32, pid int, tel string) (stepResult, error) {
+// procSet are the processes whose CPU a step measures.
+type procSet struct {
+	collector int
+	sink      *sinkProc
+}
+
+func runStep(conn *grpc.ClientConn, batches [][]*batch, rate float64, dur time.Duration, gen *atomic.Uint32, procs procSet, tel string) (stepResult, error) {
 	st := stepResult{TargetSpansPerSec: rate}
 	before := collectorCounters(tel)
-	cpu0 := cpuSeconds(pid)
-	spansPerBatch := batches[0][0].spans
-	perWorker := rate / float64(len(batches)) / float64(spansPerBatch) // batches/s per worker
+	sink0, err := procs.sink.stats()
+	if err != nil {
+		return st, fmt.Errorf("sink: %w", err)
+	}
+	cpu0, sinkCPU0, selfCPU0 := cpuSeconds(procs.collector), cpuSeconds(procs.sink.pid()), cpuSeconds(os.Getpid())
+	var spans float64
+	for _, b := range batches[0] {
+		spans += float64(b.spans)
+	}
+	spansPerBatch := spans / float64(len(batches[0]))
+	perWorker := rate / float64(len(batches)) / spansPerBatch // batches/s per worker
 	interval := time.Duration(float64(time.Second) / perWorker)
-	var sent, failed atomic.Int64
+	var sent, sentTokens, failed atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	start := time.Now()
@@ -339,6 +406,7 @@ func runStep(conn *grpc.ClientConn, batches [][]*batch, rate float64, dur time.D
 					continue
 				}
 				sent.Add(int64(b.spans))
+				sentTokens.Add(b.tokens)
 			}
 		}()
 	}
@@ -346,14 +414,21 @@ func runStep(conn *grpc.ClientConn, batches [][]*batch, rate float64, dur time.D
 	elapsed := time.Since(start).Seconds()
 	time.Sleep(1500 * time.Millisecond) // let the pipeline drain before reading its counters
 	after := collectorCounters(tel)
+	st.CPUSeconds = cpuSeconds(procs.collector) - cpu0
+	st.SinkCPUSeconds = cpuSeconds(procs.sink.pid()) - sinkCPU0
+	st.GeneratorCPUSeconds = cpuSeconds(os.Getpid()) - selfCPU0
+	if sink1, err := procs.sink.stats(); err == nil {
+		st.ForwardedSpans = sink1.Spans - sink0.Spans
+	}
 	st.SentSpans = sent.Load()
+	st.SentTokens = sentTokens.Load()
 	st.FailedRequests = failed.Load()
 	st.AchievedSpansPerSec = float64(st.SentSpans) / elapsed
 	st.Refused = after["otelcol_receiver_refused_spans"] - before["otelcol_receiver_refused_spans"]
 	st.ExportFailed = after["otelcol_exporter_send_failed_spans"] - before["otelcol_exporter_send_failed_spans"] +
 		after["otelcol_exporter_enqueue_failed_spans"] - before["otelcol_exporter_enqueue_failed_spans"]
-	st.CPUSeconds = cpuSeconds(pid) - cpu0
-	st.CollectorCores = st.CPUSeconds / (elapsed + 1.5)
+	st.Seconds = elapsed + 1.5
+	st.CollectorCores = st.CPUSeconds / st.Seconds
 	if st.SentSpans > 0 {
 		st.CPUSecPerMSpans = st.CPUSeconds / (float64(st.SentSpans) / 1e6)
 	}

@@ -18,7 +18,7 @@ import (
 var wantComponents = map[string][]string{
 	"receivers":  {"otlp"},
 	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv"},
-	"connectors": {"span_metrics", "agentmetrics"},
+	"connectors": {"span_metrics", "signal_to_metrics", "agentmetrics"},
 	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "file", "load_balancing"},
 	"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth"},
 }
