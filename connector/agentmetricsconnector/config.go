@@ -62,6 +62,7 @@ type RunsConfig struct {
 	// RemoteGracePeriod replaces GracePeriod for a trace whose only roots
 	// have their parent in another process (an agent called over the
 	// network): the caller's spans, if it exports here too, may still come.
+	// A value below GracePeriod means GracePeriod.
 	RemoteGracePeriod time.Duration `mapstructure:"remote_grace_period"`
 	// TTL: a trace that does not look complete closes after this long
 	// without a span (every span renews it), so runs of any length are
@@ -104,8 +105,8 @@ func (c *Config) Validate() error {
 	if c.Runs.GracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("runs.grace_period: must not be negative, got %s", c.Runs.GracePeriod))
 	}
-	if c.Runs.RemoteGracePeriod < c.Runs.GracePeriod {
-		errs = append(errs, fmt.Errorf("runs.remote_grace_period: must be at least runs.grace_period (%s), got %s", c.Runs.GracePeriod, c.Runs.RemoteGracePeriod))
+	if c.Runs.RemoteGracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("runs.remote_grace_period: must not be negative, got %s", c.Runs.RemoteGracePeriod))
 	}
 	if c.Runs.TTL <= c.Runs.GracePeriod {
 		errs = append(errs, fmt.Errorf("runs.ttl: must be longer than runs.grace_period (%s), got %s", c.Runs.GracePeriod, c.Runs.TTL))
