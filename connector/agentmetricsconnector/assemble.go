@@ -41,7 +41,7 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		// without their root are held: they may be the ancestors of agent
 		// spans still to come.
 		if !relevant && hasRoot {
-			c.skipped.remember(traceID, idx, st, now)
+			c.skipped.remember(traceID, idx, st, c.store.Strings(), now)
 			return
 		}
 		if c.feedbackByConversation(idx, traceID, now) {
@@ -255,7 +255,9 @@ type skippedRoot struct {
 
 const maxSkippedRoots = 16384
 
-func (k *skippedRoots) remember(traceID pcommon.TraceID, idx []int32, st *batchState, now time.Time) {
+// remember keeps the root's service text (the batch's interned copy, which
+// outlives the batch as a Go string).
+func (k *skippedRoots) remember(traceID pcommon.TraceID, idx []int32, st *batchState, strs *tracestore.Interner, now time.Time) {
 	for _, i := range idx {
 		s := st.spans[i]
 		if !s.ParentSpanID().IsEmpty() {
@@ -265,7 +267,7 @@ func (k *skippedRoots) remember(traceID pcommon.TraceID, idx []int32, st *batchS
 			k.order = append(k.order, traceID)
 		}
 		k.m[traceID] = skippedRoot{id: s.SpanID(), seconds: float32(spanSeconds(s)),
-			service: st.serviceNames[i], failed: st.infos[i].IsError, at: now}
+			service: strs.String(st.services[i]), failed: st.infos[i].IsError, at: now}
 		break
 	}
 	for len(k.m) > maxSkippedRoots || (k.head < len(k.order) && k.expired(k.order[k.head], now)) {

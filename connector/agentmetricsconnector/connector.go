@@ -76,8 +76,6 @@ type batchState struct {
 	resources []tracestore.Str
 	// names caches the last model and tool name interned.
 	names [2]tracestore.StrCache
-	// serviceNames: per span, its service.name text (for skipped roots).
-	serviceNames []string
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*agentConnector, error) {
@@ -185,7 +183,7 @@ func (c *agentConnector) Shutdown(ctx context.Context) error {
 	// Every open trace is decided now, with what it has, and counted with
 	// reason shutdown: a restart must not drop runs in flight.
 	c.mu.Lock()
-	c.store.CloseAll(c.now().UnixNano(), c.closeFn(ctx))
+	c.store.CloseAll(c.now().UnixNano(), c.onClose)
 	c.mu.Unlock()
 	err := c.flush(ctx)
 	c.telemetry.Shutdown()
@@ -196,21 +194,18 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.batch
-	st.spans, st.services, st.resources, st.serviceNames = st.spans[:0], st.services[:0], st.resources[:0], st.serviceNames[:0]
+	st.spans, st.services, st.resources = st.spans[:0], st.services[:0], st.resources[:0]
 	strs := c.store.Strings()
 	for _, rs := range td.ResourceSpans().All() {
 		var svc tracestore.Str
-		svcName := ""
 		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
-			svcName = v.AsString()
-			svc = strs.Intern(svcName)
+			svc = strs.Intern(v.AsString())
 			st.resources = append(st.resources, svc)
 		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				st.spans = append(st.spans, s)
 				st.services = append(st.services, svc)
-				st.serviceNames = append(st.serviceNames, svcName)
 			}
 		}
 	}
@@ -223,7 +218,7 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		c.extractor.Extract(s, &st.infos[i])
 	}
 	now := c.now()
-	onClose := c.closeFn(ctx)
+	onClose := c.onClose
 	order := st.grouper.Group(st.spans)
 	for start := 0; start < n; {
 		end := agentspan.NextTrace(st.spans, order, start)
@@ -236,11 +231,10 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.reportHeld(ctx)
 	clear(st.spans)
 	clear(st.infos)
-	clear(st.serviceNames)
 	if cap(st.infos) > maxScratchSpans {
 		// One huge batch must not pin its scratch (hundreds of bytes a
 		// span) for the life of the collector.
-		st.spans, st.services, st.infos, st.serviceNames = nil, nil, nil, nil
+		st.spans, st.services, st.infos = nil, nil, nil
 	}
 	return nil
 }
@@ -376,7 +370,7 @@ func (c *agentConnector) trackTool(agent, tool string, now time.Time) {
 func (c *agentConnector) flush(ctx context.Context) error {
 	c.mu.Lock()
 	now := c.now()
-	c.store.CloseDue(now.UnixNano(), c.closeFn(ctx))
+	c.store.CloseDue(now.UnixNano(), c.onClose)
 	c.reportHeld(ctx)
 
 	ts := pcommon.NewTimestampFromTime(now)

@@ -1,7 +1,6 @@
 package agentmetricsconnector
 
 import (
-	"context"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -20,12 +19,8 @@ type closeState struct {
 	hasCost  []bool
 }
 
-// closeFn returns the store's OnClose: the trace's metrics, decided once
-// on the whole tree. Closes are tallied and reported by reportHeld.
-func (c *agentConnector) closeFn(context.Context) tracestore.OnClose {
-	return c.onClose
-}
-
+// onClose is the store's OnClose: the trace's metrics, decided once on the
+// whole tree. Closes are tallied and reported by reportHeld.
 func (c *agentConnector) onClose(t *tracestore.Trace, reason tracestore.Reason) {
 	c.decide(t, c.now())
 	c.closed[reason]++

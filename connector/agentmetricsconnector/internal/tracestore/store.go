@@ -271,13 +271,12 @@ func (s *Store) overBudget() bool {
 }
 
 // Len, Spans and Bytes report what is held: open traces and their strings
-// (what MaxBytes bounds). DecisionBytes is the decision cache, bounded by
-// count and age instead: evicting open traces could not shrink it.
-func (s *Store) Len() int             { return len(s.traces) }
-func (s *Store) Spans() int           { return s.spans }
-func (s *Store) Bytes() int64         { return s.bytes + s.strs.Bytes() }
-func (s *Store) DecisionBytes() int64 { return s.decided.bytes() }
-func (s *Store) Decisions() int       { return len(s.decided.m) }
+// (what MaxBytes bounds). The decision cache is bounded by count and age
+// instead: evicting open traces could not shrink it.
+func (s *Store) Len() int       { return len(s.traces) }
+func (s *Store) Spans() int     { return s.spans }
+func (s *Store) Bytes() int64   { return s.bytes + s.strs.Bytes() }
+func (s *Store) Decisions() int { return len(s.decided.m) }
 
 // CloseDue closes the traces whose deadline passed at now.
 func (s *Store) CloseDue(now int64, onClose OnClose) {
@@ -402,17 +401,13 @@ type decisionCache struct {
 	m     map[pcommon.TraceID]Decision
 	order []pcommon.TraceID
 	head  int
-	strs  int64
 }
 
 func (d *decisionCache) add(id pcommon.TraceID, dec Decision, max int) {
-	if old, ok := d.m[id]; ok {
-		d.strs -= int64(len(old.Agent))
-	} else {
+	if _, ok := d.m[id]; !ok {
 		d.order = append(d.order, id)
 	}
 	d.m[id] = dec
-	d.strs += int64(len(dec.Agent))
 	for max > 0 && len(d.m) > max && d.head < len(d.order) {
 		d.drop()
 	}
@@ -422,10 +417,7 @@ func (d *decisionCache) add(id pcommon.TraceID, dec Decision, max int) {
 func (d *decisionCache) drop() {
 	id := d.order[d.head]
 	d.head++
-	if old, ok := d.m[id]; ok {
-		d.strs -= int64(len(old.Agent))
-		delete(d.m, id)
-	}
+	delete(d.m, id)
 }
 
 func (d *decisionCache) prune(now, retention int64) {
@@ -444,6 +436,3 @@ func (d *decisionCache) compact() {
 		d.head = 0
 	}
 }
-
-// bytes approximates the cache's memory: map entry and order slot per trace.
-func (d *decisionCache) bytes() int64 { return int64(len(d.m))*72 + d.strs }
