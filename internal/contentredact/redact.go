@@ -218,12 +218,17 @@ func (r *Redactor) apply(attrs pcommon.Map, match func(string) bool) int {
 				n++
 			}
 		case ModeHash:
-			sum := sha256.Sum256([]byte(v.AsString()))
-			v.SetStr("sha256:" + hex.EncodeToString(sum[:]))
+			v.SetStr(hashString(v.AsString()))
 			n++
 		}
 	}
 	return n
+}
+
+// hashString is the hash mode's replacement: equal content, equal value.
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune.

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
@@ -286,3 +287,24 @@ func (p *semconvProcessor) logInvalid(s ptrace.Span, in *agentspan.Info) {
 }
 
 var _ component.Config = (*Config)(nil)
+
+// processLogs redacts every record: content attributes as on spans, and the
+// content of GenAI event bodies (contentredact.LogRecord says which).
+func (p *semconvProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	var records, redacted int64
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				records++
+				redacted += int64(p.redactor.LogRecord(lr))
+			}
+		}
+	}
+	if records > 0 {
+		p.telemetry.ProcessorAgentsemconvLogRecords.Add(ctx, records)
+	}
+	if redacted > 0 {
+		p.telemetry.ProcessorAgentsemconvRedactedAttributes.Add(ctx, redacted)
+	}
+	return ld, nil
+}

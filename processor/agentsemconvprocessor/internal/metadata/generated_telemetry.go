@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                                      sync.Mutex
 	registrations                           []metric.Registration
 	ProcessorAgentsemconvInvalidAttributes  metric.Int64Counter
+	ProcessorAgentsemconvLogRecords         metric.Int64Counter
 	ProcessorAgentsemconvPricedSpans        metric.Int64Counter
 	ProcessorAgentsemconvRedactedAttributes metric.Int64Counter
 	ProcessorAgentsemconvSpans              metric.Int64Counter
@@ -68,6 +69,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{attributes}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorAgentsemconvLogRecords, err = builder.meter.Int64Counter(
+		"otelcol_processor_agentsemconv_log_records",
+		metric.WithDescription("Log records processed (redacted with the span settings). [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorAgentsemconvPricedSpans, err = builder.meter.Int64Counter(
 		"otelcol_processor_agentsemconv_priced_spans",
 		metric.WithDescription("LLM spans a cost was computed for. [Development]"),
@@ -76,7 +83,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorAgentsemconvRedactedAttributes, err = builder.meter.Int64Counter(
 		"otelcol_processor_agentsemconv_redacted_attributes",
-		metric.WithDescription("Content attributes dropped, truncated or hashed. [Development]"),
+		metric.WithDescription("Content attributes (of spans, span events and log records) and GenAI event log bodies dropped, truncated or hashed. [Development]"),
 		metric.WithUnit("{attributes}"),
 	)
 	errs = errors.Join(errs, err)

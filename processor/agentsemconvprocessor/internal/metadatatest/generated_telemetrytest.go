@@ -37,6 +37,22 @@ func AssertEqualProcessorAgentsemconvInvalidAttributes(t *testing.T, tt *compone
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorAgentsemconvLogRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_agentsemconv_log_records",
+		Description: "Log records processed (redacted with the span settings). [Development]",
+		Unit:        "{records}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_agentsemconv_log_records")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorAgentsemconvPricedSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_agentsemconv_priced_spans",
@@ -56,7 +72,7 @@ func AssertEqualProcessorAgentsemconvPricedSpans(t *testing.T, tt *componenttest
 func AssertEqualProcessorAgentsemconvRedactedAttributes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_agentsemconv_redacted_attributes",
-		Description: "Content attributes dropped, truncated or hashed. [Development]",
+		Description: "Content attributes (of spans, span events and log records) and GenAI event log bodies dropped, truncated or hashed. [Development]",
 		Unit:        "{attributes}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

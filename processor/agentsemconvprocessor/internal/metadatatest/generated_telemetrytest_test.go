@@ -20,11 +20,15 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ProcessorAgentsemconvInvalidAttributes.Add(context.Background(), 1)
+	tb.ProcessorAgentsemconvLogRecords.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvPricedSpans.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvRedactedAttributes.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvSpans.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvUnknownModels.Add(context.Background(), 1)
 	AssertEqualProcessorAgentsemconvInvalidAttributes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorAgentsemconvLogRecords(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorAgentsemconvPricedSpans(t, testTel,
