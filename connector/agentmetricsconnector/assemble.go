@@ -154,7 +154,14 @@ func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.D
 		}
 		emit := func(o obs) { c.emit(agent, s.TraceID(), &o, now) }
 		c.callObservation(s, in, emit)
-		c.spanSignals(s, in, emit)
+		c.spanSignals(s, in, func(o obs) {
+			// The same verdict already counted from a log record of the
+			// closed trace counts once.
+			if c.store.Counted(s.TraceID(), tracestore.SignalHash(o.spanID, o.storeKind(), o.name, o.value), false) {
+				return
+			}
+			emit(o)
+		})
 	}
 	for k, n := range kinds {
 		if n > 0 {

@@ -64,6 +64,14 @@ type agentConnector struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// One connector serves the traces and the logs pipelines (factory.go):
+	// refs counts its pipeline pairs (under the factory's lock); release
+	// drops one and sets last when none is left; started guards Start.
+	refs    int
+	release func()
+	last    bool
+	started sync.Once
 }
 
 // batchState is scratch space reused across ConsumeTraces calls (under mu).
@@ -154,6 +162,11 @@ func (c *agentConnector) Capabilities() consumer.Capabilities {
 }
 
 func (c *agentConnector) Start(context.Context, component.Host) error {
+	c.started.Do(c.startFlushing)
+	return nil
+}
+
+func (c *agentConnector) startFlushing() {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -170,10 +183,16 @@ func (c *agentConnector) Start(context.Context, component.Host) error {
 			}
 		}
 	}()
-	return nil
 }
 
+// Shutdown stops the connector when its last pipeline pair shuts down.
 func (c *agentConnector) Shutdown(ctx context.Context) error {
+	if c.release != nil {
+		c.release()
+		if !c.last {
+			return nil
+		}
+	}
 	select {
 	case <-c.stop:
 	default:

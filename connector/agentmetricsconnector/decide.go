@@ -17,6 +17,8 @@ type closeState struct {
 	tools    []int32  // per invocation span: its own tool calls
 	treeCost []float64
 	hasCost  []bool
+	prints   []tracestore.Print     // signals counted, for the decision cache
+	owners   []tracestore.SpanOwner // spans of sub-agents, for the decision cache
 }
 
 // onClose is the store's OnClose: the trace's metrics, decided once on the
@@ -77,7 +79,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	}
 
 	// Calls, counted once against their owner.
-	relevant := len(res.Invocations) > 0 || len(t.Signals) > 0
+	relevant := len(res.Invocations) > 0 || len(t.Signals) > 0 || len(t.LogSignals) > 0
 	for i := range t.Spans {
 		sp := &t.Spans[i]
 		if res.Dup[i] {
@@ -111,6 +113,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 		relevant = true
 		c.emit(cs.agent[i], t.ID, &o, now)
 	}
+	cs.prints = cs.prints[:0]
 	for i := range t.Signals {
 		sg := &t.Signals[i]
 		if res.Dup[sg.Span] {
@@ -121,7 +124,9 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 			o.kind = obsFeedback
 		}
 		c.emit(cs.agent[sg.Span], t.ID, &o, now)
+		cs.prints = append(cs.prints, tracestore.Print{Hash: tracestore.SignalHash(o.spanID, sg.Kind, o.name, o.value)})
 	}
+	c.decideLogSignals(t, res, now)
 
 	// Invocations: every one counts in agent_invocations_total and its own
 	// reasoning steps and tool calls; entries are the requests and tasks.
@@ -182,10 +187,20 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	if primary == "" && n > 0 {
 		primary = cs.agent[0]
 	}
+	if primary == "" && len(t.LogSignals) > 0 {
+		primary = c.logSignalAgent(&t.LogSignals[0], "")
+	}
 	// Traces with nothing agent-related in them (parts of plain traces
 	// held until they closed) take no room in the decision cache.
 	if relevant {
-		c.store.Decide(t.ID, primary, now.UnixNano())
+		cs.owners = cs.owners[:0]
+		for i := range t.Spans {
+			if cs.agent[i] != primary && !res.Dup[i] && len(cs.owners) < tracestore.MaxRemembered {
+				cs.owners = append(cs.owners, tracestore.SpanOwner{Span: t.Spans[i].ID, Agent: cs.agent[i]})
+			}
+		}
+		c.store.Decide(t.ID, primary, now.UnixNano(), cs.prints, cs.owners)
+		clear(cs.owners)
 	}
 	if t.Conversation != 0 && primary != "" {
 		c.rememberConversation(strs.String(t.Conversation), primary)
@@ -194,6 +209,70 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	if cap(cs.agent) > maxScratchSpans {
 		*cs = closeState{} // one huge trace must not pin its scratch
 	}
+}
+
+// decideLogSignals counts the signals of the trace's log records: against
+// the agent that owns the span the record names, as a span event there
+// would be; once when the same verdict is also a span event of that span.
+// A record whose span is not in the trace counts against the agent it
+// names, else the trace's first entry agent, else its service.
+func (c *agentConnector) decideLogSignals(t *tracestore.Trace, res *tracestore.Resolution, now time.Time) {
+	if len(t.LogSignals) == 0 {
+		return
+	}
+	cs := &c.closing
+	strs := c.store.Strings()
+	entry := ""
+	for _, inv := range res.Invocations {
+		if res.Caller[inv] < 0 {
+			entry = cs.agent[inv]
+			break
+		}
+	}
+	spanPrints := len(cs.prints)
+	for i := range t.LogSignals {
+		ls := &t.LogSignals[i]
+		o := obs{kind: obsSignal, sig: ls.Kind, name: strs.String(ls.Name), value: ls.Value, spanID: ls.SpanID}
+		if ls.Kind == tracestore.SigFeedback {
+			o.kind = obsFeedback
+		}
+		h := tracestore.SignalHash(ls.SpanID, ls.Kind, o.name, o.value)
+		agent := ""
+		if j := res.LogSpan[i]; j >= 0 {
+			if k := findPrint(cs.prints[:spanPrints], h); k >= 0 {
+				// The span carried the same verdict: counted there. Its
+				// print is used up.
+				cs.prints[k].Hash = 0
+				continue
+			}
+			agent = cs.agent[j]
+		} else {
+			agent = c.logSignalAgent(ls, entry)
+		}
+		c.emit(agent, t.ID, &o, now)
+		cs.prints = append(cs.prints, tracestore.Print{Hash: h, FromLog: true})
+	}
+}
+
+func findPrint(ps []tracestore.Print, h uint64) int {
+	for k := range ps {
+		if ps[k].Hash == h {
+			return k
+		}
+	}
+	return -1
+}
+
+// logSignalAgent: the agent a record names, else entry, else its service.
+func (c *agentConnector) logSignalAgent(ls *tracestore.LogSignal, entry string) string {
+	strs := c.store.Strings()
+	if a := strs.String(ls.Agent); a != "" {
+		return a
+	}
+	if entry != "" {
+		return entry
+	}
+	return fallbackAgent(strs.String(ls.Service))
 }
 
 // fallbackAgent is the agent id of a run that names none: its service.

@@ -73,13 +73,18 @@ func hasAgentEvents(s ptrace.Span) bool {
 }
 
 func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs)) {
-	a := ev.Attributes()
+	attrObservations(ev.Name(), ev.Attributes(), spanID, fn)
+}
+
+// attrObservations reads the signals of one agent event, from a span event
+// or a log record: the same names and attributes mean the same thing.
+func attrObservations(name string, a pcommon.Map, spanID pcommon.SpanID, fn func(obs)) {
 	sig := func(s signal, key string) {
 		if v := strAttr(a, key); v != "" {
 			fn(obs{kind: obsSignal, sig: s, name: v, spanID: spanID})
 		}
 	}
-	switch ev.Name() {
+	switch name {
 	case evHallucination:
 		v := strAttr(a, agentspan.AttrHallucinationType)
 		if v == "" {
@@ -97,12 +102,12 @@ func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs))
 			fn(obs{kind: obsFeedback, value: f, spanID: spanID})
 		}
 	case evEvaluation:
-		name := strAttr(a, "gen_ai.evaluation.name")
-		lname := strings.ToLower(name)
+		evName := strAttr(a, "gen_ai.evaluation.name")
+		lname := strings.ToLower(evName)
 		switch {
 		case strings.Contains(lname, "hallucination"):
 			if hallucinationLabels[strings.ToLower(strAttr(a, "gen_ai.evaluation.score.label"))] {
-				fn(obs{kind: obsSignal, sig: sigHallucination, name: name, spanID: spanID})
+				fn(obs{kind: obsSignal, sig: sigHallucination, name: evName, spanID: spanID})
 			}
 		case lname == "user_feedback" || lname == "feedback":
 			if f, ok := numAttr(a, "gen_ai.evaluation.score.value"); ok {

@@ -2,6 +2,7 @@ package agentmetricsconnector
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -18,6 +19,7 @@ func NewFactory() connector.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability),
+		connector.WithLogsToMetrics(createLogsToMetrics, metadata.LogsToMetricsStability),
 	)
 }
 
@@ -49,5 +51,48 @@ func createDefaultConfig() component.Config {
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	return newConnector(set, cfg.(*Config), next)
+	return acquire(set, cfg.(*Config), next)
+}
+
+// createLogsToMetrics returns the same connector as createTracesToMetrics
+// for the same configuration: log-borne signals attach to runs through
+// the one trace store.
+func createLogsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Logs, error) {
+	return acquire(set, cfg.(*Config), next)
+}
+
+// shared holds one connector per configuration (the collector passes the
+// same *Config to every pipeline pair of one connector id), as contrib's
+// receivers share one instance between signals.
+var shared = struct {
+	sync.Mutex
+	m map[*Config]*agentConnector
+}{m: map[*Config]*agentConnector{}}
+
+// acquire returns the connector of cfg, creating it on first use; each
+// acquire is matched by one Shutdown, and the last one stops it.
+func acquire(set connector.Settings, cfg *Config, next consumer.Metrics) (*agentConnector, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	if c, ok := shared.m[cfg]; ok {
+		c.refs++
+		return c, nil
+	}
+	c, err := newConnector(set, cfg, next)
+	if err != nil {
+		return nil, err
+	}
+	c.refs = 1
+	c.release = func() {
+		shared.Lock()
+		defer shared.Unlock()
+		c.refs--
+		if c.refs > 0 {
+			return
+		}
+		delete(shared.m, cfg)
+		c.last = true
+	}
+	shared.m[cfg] = c
+	return c, nil
 }

@@ -41,3 +41,11 @@ type obs struct {
 	value   float64        // seconds, or the feedback score
 	spanID  pcommon.SpanID // the exemplar's span
 }
+
+// storeKind is the tracestore kind of a signal or feedback observation.
+func (o *obs) storeKind() tracestore.SignalKind {
+	if o.kind == obsFeedback {
+		return tracestore.SigFeedback
+	}
+	return o.sig
+}

@@ -584,3 +584,40 @@ func (in *Info) HasTokenAttr(bit uint8) bool {
 	}
 	return false
 }
+
+// RecordFacts are what a log record says about itself: the agent and
+// conversation it names, read with the same keys (and user mappings) as a
+// span's.
+type RecordFacts struct {
+	AgentID, ConversationID string
+}
+
+// ExtractRecord reads the agent id and conversation id of a log record's
+// (or any other) attributes.
+func (e *Extractor) ExtractRecord(attrs pcommon.Map) RecordFacts {
+	var out RecordFacts
+	agentPrio, convPrio := uint8(math.MaxUint8), uint8(math.MaxUint8)
+	for k, v := range attrs.All() {
+		kr, ok := e.lookup(k)
+		if !ok {
+			continue
+		}
+		var dst *string
+		var prio *uint8
+		switch kr.role {
+		case roleAgentID:
+			dst, prio = &out.AgentID, &agentPrio
+		case roleConversationID:
+			dst, prio = &out.ConversationID, &convPrio
+		default:
+			continue
+		}
+		if kr.prio >= *prio {
+			continue
+		}
+		if s, ok := stringValue(v); ok && s != "" {
+			*dst, *prio = s, kr.prio
+		}
+	}
+	return out
+}

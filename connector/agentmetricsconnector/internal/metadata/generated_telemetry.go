@@ -27,6 +27,8 @@ type TelemetryBuilder struct {
 	mu                                  sync.Mutex
 	registrations                       []metric.Registration
 	ConnectorAgentmetricsHeldBytes      metric.Int64UpDownCounter
+	ConnectorAgentmetricsLogRecords     metric.Int64Counter
+	ConnectorAgentmetricsLogRecordsLate metric.Int64Counter
 	ConnectorAgentmetricsSeriesOverflow metric.Int64Counter
 	ConnectorAgentmetricsSpansHeld      metric.Int64UpDownCounter
 	ConnectorAgentmetricsSpansLate      metric.Int64Counter
@@ -67,6 +69,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_agentmetrics_held_bytes",
 		metric.WithDescription("Memory the open traces hold (span skeletons and their strings), as counted against runs.max_bytes (the decision cache of closed traces is bounded by runs.max_runs and runs.ttl instead). [Development]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsLogRecords, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_log_records",
+		metric.WithDescription("Log records read as agent signals (gen_ai.evaluation.result and the agent.* events). [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsLogRecordsLate, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_log_records_late",
+		metric.WithDescription("Agent signal log records that arrived after their trace closed (counted against the agent they name, else the trace's). [Development]"),
+		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorAgentmetricsSeriesOverflow, err = builder.meter.Int64Counter(

@@ -20,12 +20,20 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ConnectorAgentmetricsHeldBytes.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsLogRecords.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsLogRecordsLate.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSeriesOverflow.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSpansHeld.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSpansLate.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsTracesActive.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsTracesClosed.Add(context.Background(), 1)
 	AssertEqualConnectorAgentmetricsHeldBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsLogRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsLogRecordsLate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsSeriesOverflow(t, testTel,

@@ -30,6 +30,9 @@ type Resolution struct {
 	Dup []bool
 	// Invocations lists the invocation spans, in span order.
 	Invocations []int32
+	// LogSpan is, per log signal, the index of the span its record names
+	// (-1: not held, or the record named none).
+	LogSpan []int32
 }
 
 const (
@@ -140,6 +143,15 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 		if sp.Flags&Explicit != 0 && !out.Dup[i] {
 			out.IsInvocation[i] = true
 			explicit++
+		}
+	}
+	out.LogSpan = grow(out.LogSpan, len(t.LogSignals))
+	for i := range t.LogSignals {
+		out.LogSpan[i] = -1
+		if id := t.LogSignals[i].SpanID; !id.IsEmpty() {
+			if j, ok := r.find(id); ok {
+				out.LogSpan[i] = j
+			}
 		}
 	}
 	r.spans = nil

@@ -12,6 +12,10 @@
 package tracestore
 
 import (
+	"encoding/binary"
+	"hash/fnv"
+	"math"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -88,6 +92,18 @@ type Signal struct {
 	Kind  SignalKind
 }
 
+// LogSignal is one L3/L4 signal carried by a log record with the trace's
+// context. The record names its span by id: logs are exported apart from
+// spans, usually before the span they were written in has ended, so the
+// span is found when the trace closes.
+type LogSignal struct {
+	Signal // Span is unused
+	SpanID pcommon.SpanID
+	// Agent is the agent id the record names and Service its resource's
+	// service.name: the attribution when its span is not in the trace.
+	Agent, Service Str
+}
+
 // Trace is one open trace.
 type Trace struct {
 	ID      pcommon.TraceID
@@ -95,6 +111,8 @@ type Trace struct {
 	LLM     []LLMFacts
 	Inv     []InvFacts
 	Signals []Signal
+	// LogSignals come from log records (see LogSignal).
+	LogSignals []LogSignal
 	// Conversation is the first conversation id seen (links feedback sent
 	// in another trace).
 	Conversation Str
@@ -114,13 +132,15 @@ const (
 	LLMBytes    = int64(unsafe.Sizeof(LLMFacts{}))
 	InvBytes    = int64(unsafe.Sizeof(InvFacts{}))
 	SignalBytes = int64(unsafe.Sizeof(Signal{}))
+	// LogSignalBytes: one signal of a log record.
+	LogSignalBytes = int64(unsafe.Sizeof(LogSignal{}))
 	// TraceBytes: the Trace struct, its map entry and pointer.
 	TraceBytes = int64(unsafe.Sizeof(Trace{})) + 64
 )
 
 func (t *Trace) footprint() int64 {
 	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes +
-		int64(cap(t.Inv))*InvBytes + int64(cap(t.Signals))*SignalBytes
+		int64(cap(t.Inv))*InvBytes + int64(cap(t.Signals))*SignalBytes + int64(cap(t.LogSignals))*LogSignalBytes
 }
 
 // AddSpan appends a span skeleton and returns its index.
@@ -183,7 +203,68 @@ type Decision struct {
 	// Agent is the agent id of the trace's first entry invocation (or the
 	// fallback), for late spans that name none.
 	Agent string
-	at    int64
+	// prints are the signals the trace counted, so the same verdict sent
+	// again the other way (span event vs log record) after the close
+	// counts once. Nil for traces without signals.
+	prints []Print
+	// owners are the spans counted against another agent than Agent (the
+	// sub-agents' spans), for late log records naming them.
+	owners []SpanOwner
+	at     int64
+}
+
+// SpanOwner is the agent a span's observations counted against.
+type SpanOwner struct {
+	Span  pcommon.SpanID
+	Agent string
+}
+
+// OwnerOf is the agent span's observations of the closed trace id counted
+// against, when it was not the trace's Agent.
+func (s *Store) OwnerOf(id pcommon.TraceID, span pcommon.SpanID) (string, bool) {
+	for _, o := range s.decided.m[id].owners {
+		if o.Span == span {
+			return o.Agent, true
+		}
+	}
+	return "", false
+}
+
+// Print identifies one counted signal: its span, kind, label and value
+// hashed, and whether it came from a log record.
+type Print struct {
+	Hash    uint64
+	FromLog bool
+}
+
+// SignalHash is the Print hash of a signal on span id.
+func SignalHash(id pcommon.SpanID, kind SignalKind, name string, value float64) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(id[:])
+	_, _ = h.Write([]byte{byte(kind)})
+	_, _ = h.Write([]byte(name))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], math.Float64bits(value))
+	_, _ = h.Write(b[:])
+	return h.Sum64()
+}
+
+// Counted reports whether a signal arriving late the other way (fromLog:
+// it comes from a log record) was already counted by the closed trace id,
+// and if so consumes that print: a verdict sent both ways counts once.
+func (s *Store) Counted(id pcommon.TraceID, hash uint64, fromLog bool) bool {
+	d, ok := s.decided.m[id]
+	if !ok {
+		return false
+	}
+	for i, p := range d.prints {
+		if p.Hash == hash && p.FromLog != fromLog {
+			d.prints = append(d.prints[:i:i], d.prints[i+1:]...)
+			s.decided.m[id] = d
+			return true
+		}
+	}
+	return false
 }
 
 // OnClose receives a closing trace; the trace and its strings are released
@@ -238,7 +319,7 @@ func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
 		t = s.free[n-1]
 		s.free = s.free[:n-1]
 		s.freeBytes -= t.footprint()
-		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Inv: t.Inv[:0], Signals: t.Signals[:0]}
+		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Inv: t.Inv[:0], Signals: t.Signals[:0], LogSignals: t.LogSignals[:0]}
 	} else {
 		t = &Trace{}
 	}
@@ -353,6 +434,11 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 	for i := range t.Signals {
 		s.strs.Release(t.Signals[i].Name)
 	}
+	for i := range t.LogSignals {
+		s.strs.Release(t.LogSignals[i].Name)
+		s.strs.Release(t.LogSignals[i].Agent)
+		s.strs.Release(t.LogSignals[i].Service)
+	}
 	s.strs.Release(t.Conversation)
 	s.res.release()
 	if fp := t.footprint(); s.freeBytes+fp <= maxFreeBytes {
@@ -366,10 +452,22 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 // so the pool stays small beside the budget.
 const maxFreeBytes = 4 << 20
 
-// Decide remembers a closed trace's decision for late spans.
-func (s *Store) Decide(id pcommon.TraceID, agent string, now int64) {
-	s.decided.add(id, Decision{Agent: agent, at: now}, s.set.MaxTraces)
+// Decide remembers a closed trace's decision for late spans, and the
+// signals it counted (prints, copied) for late verdicts sent the other way.
+func (s *Store) Decide(id pcommon.TraceID, agent string, now int64, prints []Print, owners []SpanOwner) {
+	d := Decision{Agent: agent, at: now}
+	if len(prints) > 0 {
+		d.prints = slices.Clone(prints[:min(len(prints), MaxRemembered)])
+	}
+	if len(owners) > 0 {
+		d.owners = slices.Clone(owners[:min(len(owners), MaxRemembered)])
+	}
+	s.decided.add(id, d, s.set.MaxTraces)
 }
+
+// MaxRemembered bounds the signals and the span owners remembered per
+// closed trace.
+const MaxRemembered = 64
 
 func (s *Store) pushBack(t *Trace) {
 	t.prev, t.next = s.tail, nil

@@ -133,7 +133,7 @@ func TestDecisionCacheBoundedInCountAndAge(t *testing.T) {
 	set.MaxTraces = 10
 	s := New(set)
 	for i := range 25 {
-		s.Decide(tid(i), fmt.Sprint("a", i), int64(i)*sec)
+		s.Decide(tid(i), fmt.Sprint("a", i), int64(i)*sec, nil, nil)
 	}
 	assert.Equal(t, 10, s.Decisions())
 	_, ok := s.Decided(tid(14))
