@@ -83,6 +83,7 @@ func runSim(t *testing.T, sim *agentsim.Sim, n int, elapsed time.Duration) {
 func collectorEnv(t *testing.T, ports e2etest.Ports, extra map[string]string) map[string]string {
 	env := ports.Env()
 	env["OTELCOL_AGENT_TRACE_FILE"] = filepath.Join(t.TempDir(), "traces.jsonl")
+	env["OTELCOL_AGENT_LOG_FILE"] = filepath.Join(t.TempDir(), "logs.jsonl")
 	env["OTELCOL_AGENT_METRICS_FLUSH"] = "1s"
 	env["OTELCOL_AGENT_RUN_GRACE"] = "2s"
 	for k, v := range extra {
