@@ -157,3 +157,19 @@ func Scalar(addr, q string) (float64, error) {
 	}
 	return total, nil
 }
+
+// StartVictoriaLogs runs the pinned VictoriaLogs that
+// scripts/install-test-deps.sh builds into bin/victoria-logs, storing in a
+// temporary directory and listening on a loopback address. It ingests OTLP
+// logs at /insert/opentelemetry/v1/logs and answers LogsQL at
+// /select/logsql/query.
+func StartVictoriaLogs(t testing.TB, addr string) *Process {
+	t.Helper()
+	bin := filepath.Join(RepoRoot(t), "bin", "victoria-logs")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s missing: run scripts/install-test-deps.sh (make test does): %v", bin, err)
+	}
+	return StartProcess(t, bin, []string{
+		"-storageDataPath=" + t.TempDir(), "-httpListenAddr=" + addr, "-loggerLevel=WARN",
+	}, addr, "/health")
+}

@@ -71,8 +71,14 @@ func jaegerTraces(addr, path string) ([][]jaegerSpan, error) {
 // exemplarTraceID takes a trace id from an exemplar Prometheus stored for
 // the run duration histogram.
 func exemplarTraceID(prom string) (string, error) {
+	return exemplarTraceIDOf(prom, "agent_request_duration_seconds_bucket")
+}
+
+// exemplarTraceIDOf takes a trace id from an exemplar of the series query
+// selects.
+func exemplarTraceIDOf(prom, query string) (string, error) {
 	now := time.Now()
-	q := url.Values{"query": {"agent_request_duration_seconds_bucket"},
+	q := url.Values{"query": {query},
 		"start": {strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10)}, "end": {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)}}
 	resp, err := http.Get("http://" + prom + "/api/v1/query_exemplars?" + q.Encode())
 	if err != nil {
