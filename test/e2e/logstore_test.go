@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/e2etest"
 )
@@ -319,6 +321,12 @@ func TestAlertToTraceToLog(t *testing.T) {
 		t.Errorf("prompt content in the log file")
 	}
 
+	// Grafana's provisioned links work on these stores: the trace's logs
+	// from Jaeger, the trace from a log record; the overview's Slowest
+	// traces panel finds these runs (2 s each) in Jaeger.
+	checkGrafanaTraceLogLinks(t, vlAddr, traceID, len(recs))
+	checkJaegerPanels(t, jHTTP, map[string]string{"trace_service": "agentsim", "slow_threshold": "1500ms"})
+
 	// Every verdict counted once, whichever way it came.
 	equalEventually(t, promAddr, `sum(agent_hallucination_total{agent_id="`+timeoutAgentID+`"})`, float64(agent.verdicts))
 	equalEventually(t, promAddr, `sum(agent_requests_total{agent_id="`+timeoutAgentID+`"})`, float64(agent.runs))
@@ -352,4 +360,185 @@ func jaegerSpanID(t *testing.T, addr, traceID, name string) string {
 		}
 	}
 	return ""
+}
+
+// grafanaDatasources reads the provisioned Grafana data sources, with the
+// provisioning file's $$ escapes undone as Grafana does.
+func grafanaDatasources(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(e2etest.RepoRoot(t), "config/grafana/provisioning/datasources/datasources.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Datasources []map[string]any `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal([]byte(strings.ReplaceAll(string(raw), "$$", "$")), &f); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, ds := range f.Datasources {
+		out[fmt.Sprint(ds["uid"])] = ds
+	}
+	return out
+}
+
+// checkGrafanaTraceLogLinks runs the provisioned links against the real
+// stores: Jaeger's trace-to-logs query, with the trace id filled in, finds
+// the run's records in the log store, and the log data source's derived
+// field names a field those records carry, holding that trace id (the link
+// back to Jaeger, whose uid it names).
+func checkGrafanaTraceLogLinks(t *testing.T, vlAddr, traceID string, wantRecords int) {
+	t.Helper()
+	dss := grafanaDatasources(t)
+	jaeger, ok := dss["jaeger"]
+	if !ok {
+		t.Fatal("no Jaeger data source (uid jaeger) provisioned")
+	}
+	jd, _ := jaeger["jsonData"].(map[string]any)
+	t2l, _ := jd["tracesToLogsV2"].(map[string]any)
+	logsUID := fmt.Sprint(t2l["datasourceUid"])
+	logs, ok := dss[logsUID]
+	if !ok {
+		t.Fatalf("Jaeger's tracesToLogsV2 names data source %q, which is not provisioned", logsUID)
+	}
+	if logs["type"] != "victoriametrics-logs-datasource" {
+		t.Fatalf("log data source type %v: this test runs its queries on VictoriaLogs", logs["type"])
+	}
+	q := strings.ReplaceAll(fmt.Sprint(t2l["query"]), "${__trace.traceId}", traceID)
+	recs, _, err := victoriaLogsQuery(vlAddr, q)
+	if err != nil {
+		t.Fatalf("trace-to-logs query %q: %v", q, err)
+	}
+	if len(recs) != wantRecords {
+		t.Errorf("trace-to-logs query %q found %d records, want the run's %d", q, len(recs), wantRecords)
+	}
+	ld, _ := logs["jsonData"].(map[string]any)
+	fields, _ := ld["derivedFields"].([]any)
+	linked := false
+	for _, f := range fields {
+		df, _ := f.(map[string]any)
+		if df["datasourceUid"] != "jaeger" || df["matcherType"] != "label" {
+			continue
+		}
+		field := fmt.Sprint(df["matcherRegex"])
+		for _, r := range recs {
+			if r[field] != traceID {
+				t.Errorf("derived field %q of a log record is %v, want the trace id %s", field, r[field], traceID)
+			}
+		}
+		if df["url"] != "${__value.raw}" {
+			t.Errorf("derived field url %v: Jaeger needs the bare trace id", df["url"])
+		}
+		linked = true
+	}
+	if !linked {
+		t.Error("no derived field links log records to the Jaeger data source")
+	}
+}
+
+// checkJaegerPanels runs every Jaeger panel of the dashboards on the real
+// Jaeger, as Grafana's Jaeger search would: with the template variables
+// given, the search answers traces, each with a span at least minDuration
+// long.
+func checkJaegerPanels(t *testing.T, jaegerHTTP string, vars map[string]string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e2etest.RepoRoot(t), "config/grafana/dashboards/*.json"))
+	panels := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Datasource struct {
+						Type string `json:"type"`
+					} `json:"datasource"`
+					QueryType   string `json:"queryType"`
+					Service     string `json:"service"`
+					MinDuration string `json:"minDuration"`
+					Limit       int    `json:"limit"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		sub := func(s string) string {
+			for k, v := range vars {
+				s = strings.ReplaceAll(s, "$"+k, v)
+			}
+			return s
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if tg.Datasource.Type != "jaeger" {
+					continue
+				}
+				panels++
+				if tg.QueryType != "search" {
+					t.Errorf("%s: Jaeger query type %q, want search", p.Title, tg.QueryType)
+					continue
+				}
+				minDur, err := time.ParseDuration(sub(tg.MinDuration))
+				if err != nil {
+					t.Errorf("%s: minDuration %q: %v", p.Title, tg.MinDuration, err)
+					continue
+				}
+				q := url.Values{"service": {sub(tg.Service)}, "minDuration": {sub(tg.MinDuration)}, "limit": {fmt.Sprint(tg.Limit)}, "lookback": {"1h"}}
+				traces, err := jaegerTraceDurations(jaegerHTTP, q)
+				if err != nil {
+					t.Errorf("%s: %v", p.Title, err)
+					continue
+				}
+				if len(traces) == 0 || len(traces) > tg.Limit {
+					t.Errorf("%s: Jaeger answered %d traces for %v, want 1..%d", p.Title, len(traces), q, tg.Limit)
+				}
+				for id, longest := range traces {
+					if longest < minDur {
+						t.Errorf("%s: trace %s has no span of %s (longest %s)", p.Title, id, minDur, longest)
+					}
+				}
+			}
+		}
+	}
+	if panels == 0 {
+		t.Error("no Jaeger panel in the dashboards (the overview's Slowest traces)")
+	}
+}
+
+// jaegerTraceDurations searches Jaeger and returns each trace's longest span.
+func jaegerTraceDurations(addr string, q url.Values) (map[string]time.Duration, error) {
+	resp, err := http.Get("http://" + addr + "/api/traces?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data []struct {
+			TraceID string `json:"traceID"`
+			Spans   []struct {
+				Duration int64 `json:"duration"` // microseconds
+			} `json:"spans"`
+		} `json:"data"`
+		Errors []any `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	if len(r.Errors) > 0 {
+		return nil, fmt.Errorf("jaeger search %v: %v", q, r.Errors)
+	}
+	out := map[string]time.Duration{}
+	for _, d := range r.Data {
+		var longest time.Duration
+		for _, s := range d.Spans {
+			longest = max(longest, time.Duration(s.Duration)*time.Microsecond)
+		}
+		out[d.TraceID] = longest
+	}
+	return out, nil
 }
