@@ -210,6 +210,7 @@ func TestAlertToTraceToLog(t *testing.T) {
 	defer cancel()
 	alertLabels := map[string]string{"agent_id": timeoutAgentID, "tool_name": timeoutAgentTool, "severity": "P1"}
 	fired := false
+	start := time.Now()
 	for ctx.Err() == nil && !fired {
 		agent.run(ctx)
 		time.Sleep(500 * time.Millisecond)
@@ -223,7 +224,7 @@ func TestAlertToTraceToLog(t *testing.T) {
 	if !fired {
 		t.Fatalf("AgentToolFailureRateCritical never fired for %s/%s after %d runs", timeoutAgentID, timeoutAgentTool, agent.runs)
 	}
-	t.Logf("AgentToolFailureRateCritical fired after %d runs", agent.runs)
+	t.Logf("AgentToolFailureRateCritical fired after %d runs, %s after the first", agent.runs, time.Since(start).Round(time.Second))
 	flushSpans()
 	if err := lp.Shutdown(context.Background()); err != nil {
 		t.Fatalf("flushing logs: %v", err)
