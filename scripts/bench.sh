@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark of the project in one run, written to
 # docs/benchmarks.md (regenerated) with the machine, the commands and the raw
-# numbers. Takes about 15 minutes on 2 cores. Loopback only. The report
-# itself is written by scripts/bench_report.py.
+# numbers. Takes about 23 minutes on 2 cores: `-bench .` runs the log
+# pipeline's benchmarks too (BenchmarkProcessLogs, BenchmarkDecodeOTLPLogs,
+# BenchmarkConsumeLogs: ns/record beside the traces' ns/span), which add
+# about 8 of them, mostly set-up with the timer stopped (decoding batches,
+# opening and closing the traces the records join). Loopback only. The
+# report itself is written by scripts/bench_report.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${BENCH_COUNT:-6}

@@ -15,8 +15,11 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.yaml.in/yaml/v3"
 
@@ -25,6 +28,19 @@ import (
 )
 
 const benchRuns = 100 // about 1,075 spans a batch
+
+// benchLogRuns: 300 runs of realisticLogs, 1,000 records a batch.
+const benchLogRuns = 300
+
+// reportPer reports the timed CPU per item (span or record) of a benchmark
+// whose every iteration handles one batch of n items, and n itself
+// ("spans/op", "records/op": the report divides allocs/op and B/op by it).
+// Trace and log benchmarks use it alike, so that ns/span and ns/record are
+// the same measure.
+func reportPer(b *testing.B, n int, item string) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/"+item)
+	b.ReportMetric(float64(n), item+"s/op")
+}
 
 // signalToMetricsTokens configures contrib signal_to_metrics for input and
 // output token sums per model (the GenAI semconv attributes).
@@ -102,7 +118,7 @@ func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	reportPer(b, spans, "span")
 }
 
 // BenchmarkConsumeTraces: agentmetrics, contrib span_metrics and
@@ -153,6 +169,237 @@ func BenchmarkConsumeTraces(b *testing.B) {
 		}
 		benchConnector(b, c, nil)
 	})
+}
+
+// realisticLogs is what the agents of td send through a logs SDK beside
+// their spans, with each record in the context (trace and span id) of the
+// span it was written in. Per run: a GenAI
+// gen_ai.client.inference.operation.details event (1.37+: content in the
+// gen_ai.input/output.messages attributes) and a gen_ai.user.message event
+// (1.28-1.36: content in its map body, event name as an attribute) on the
+// first LLM span, an ordinary log line (string body, a content attribute)
+// on the first tool span, and on every 3rd run a gen_ai.evaluation.result
+// verdict (hallucinated) on the first LLM span. 3 or 4 records a run; only
+// the verdicts are agent events (the connector skips the others on their
+// event name). Same as realisticLogs in
+// processor/agentsemconvprocessor/benchmark_test.go: keep them in step.
+func realisticLogs(td ptrace.Traces) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	td.ResourceSpans().At(0).Resource().CopyTo(rl.Resource())
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("agent-instrumentation")
+	recs := sl.LogRecords()
+	add := func(s ptrace.Span, sev plog.SeverityNumber) plog.LogRecord {
+		lr := recs.AppendEmpty()
+		lr.SetTimestamp(s.StartTimestamp() + 1_000_000)
+		lr.SetObservedTimestamp(s.StartTimestamp() + 2_000_000)
+		lr.SetTraceID(s.TraceID())
+		lr.SetSpanID(s.SpanID())
+		lr.SetSeverityNumber(sev)
+		lr.SetSeverityText(sev.String())
+		return lr
+	}
+	run, llmDone, toolDone := -1, false, false
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				switch {
+				case s.ParentSpanID().IsEmpty():
+					run, llmDone, toolDone = run+1, false, false
+				case s.Kind() == ptrace.SpanKindClient && !llmDone:
+					llmDone = true
+					det := add(s, plog.SeverityNumberInfo)
+					det.SetEventName("gen_ai.client.inference.operation.details")
+					a := det.Attributes()
+					a.PutStr("gen_ai.operation.name", "chat")
+					a.PutStr("gen_ai.request.model", "gpt-4o-mini")
+					a.PutInt("gen_ai.usage.input_tokens", 812)
+					a.PutStr("gen_ai.input.messages", fmt.Sprintf(`[{"role":"system","parts":[{"type":"text","content":"You are a support agent for an online shop."}]},{"role":"user","parts":[{"type":"text","content":"Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111."}]}]`, 1000+run))
+					a.PutStr("gen_ai.output.messages", `[{"role":"assistant","parts":[{"type":"tool_call","name":"lookup_order","arguments":{"order_id":"1234"}}]}]`)
+					msg := add(s, plog.SeverityNumberInfo)
+					msg.Attributes().PutStr("event.name", "gen_ai.user.message")
+					msg.Attributes().PutStr("gen_ai.system", "openai")
+					msg.Body().SetEmptyMap().PutStr("content", fmt.Sprintf("Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111.", 1000+run))
+					if run%3 == 0 {
+						ev := add(s, plog.SeverityNumberWarn)
+						ev.SetEventName("gen_ai.evaluation.result")
+						ev.Attributes().PutStr("gen_ai.evaluation.name", "hallucination")
+						ev.Attributes().PutStr("gen_ai.evaluation.score.label", "hallucinated")
+						ev.Attributes().PutDouble("gen_ai.evaluation.score.value", 0.91)
+					}
+				case s.Kind() == ptrace.SpanKindInternal && !toolDone:
+					toolDone = true
+					line := add(s, plog.SeverityNumberError)
+					line.Body().SetStr(fmt.Sprintf("tool lookup_order failed after 30s: upstream timeout (order %d)", 1000+run))
+					line.Attributes().PutStr("code.function.name", "tools.lookup_order")
+					line.Attributes().PutStr("gen_ai.tool.call.arguments", `{"order_id":"1234","card":"4111 1111 1111 1111"}`)
+				}
+			}
+		}
+	}
+	return ld
+}
+
+// setLogGeneration stamps iter into every trace id of ld (in place), as
+// setGeneration does into the spans': the records of a batch and the spans
+// they were made from stamped with the same iter share their trace ids.
+func setLogGeneration(ld plog.Logs, iter int) {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				id := lr.TraceID()
+				id[12], id[13], id[14], id[15] = byte(iter), byte(iter>>8), byte(iter>>16), byte(iter>>24)
+				lr.SetTraceID(id)
+			}
+		}
+	}
+}
+
+// BenchmarkConsumeLogs measures the connector's ConsumeLogs on
+// realisticLogs of 300 runs (1,000 records a batch, of which 100 are
+// gen_ai.evaluation.result verdicts that join their trace in the store),
+// with the method of BenchmarkConsumeTraces: batches built ahead, new trace
+// ids every round of `distinct` batches (restamped with the timer
+// stopped), no forced collection. ns/record is over every record of the
+// batch (what the logs pipeline hands the connector); ns/agent-record over
+// the verdicts alone.
+//
+//   - no_trace: the records come first (the logs SDK exports every second,
+//     the spans' every five) and no span of their traces ever comes: each
+//     verdict opens its trace in the store, and the close of those traces
+//     (the flush after the grace period, which counts the verdicts against
+//     the service) is timed as well: all of the work is the records'.
+//   - trace_open: the spans of the runs came first and their traces are
+//     open (waiting for their grace period): each verdict joins its trace.
+//     Timed: ConsumeLogs only. Consuming the spans and closing the traces
+//     are the spans' work (BenchmarkConsumeTraces times both) and run with
+//     the timer stopped; what the verdicts add to the close (attribution to
+//     the agent owning their span, a few per trace) is not in either figure.
+//     The set-up consumes every run's spans, the 2/3 without a verdict
+//     too, so the store holds what a live one holds (it takes about 40 s of
+//     wall time per second timed). Opening only the judged runs' traces
+//     measured about 30% less per record (the traces that records look up
+//     packed closer in memory): a live store holds more traces without a
+//     verdict, not fewer.
+func BenchmarkConsumeLogs(b *testing.B) {
+	tmpl := agenttest.RealisticBatch(benchLogRuns, 1)
+	logTmpl := realisticLogs(tmpl)
+	records := logTmpl.LogRecordCount()
+	verdicts := 0
+	for _, lr := range logTmpl.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {
+		if lr.EventName() == evEvaluation {
+			verdicts++
+		}
+	}
+	run := func(b *testing.B, withTraces bool, distinct int) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.FlushInterval = time.Hour // flushes are called by the benchmark
+		// The metrics of the check below are kept; in the timed loop the
+		// consumer drops them, as consumertest.NewNop does in
+		// BenchmarkConsumeTraces.
+		var last pmetric.Metrics
+		keep := true
+		next, err := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+			if keep {
+				last = md
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, next)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		c.now = func() time.Time { return now }
+		ctx := context.Background()
+		if err := c.Start(ctx, componenttest.NewNopHost()); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = c.Shutdown(ctx) }()
+		logs := make([]plog.Logs, distinct)
+		var traces []ptrace.Traces
+		for i := range logs {
+			logs[i] = plog.NewLogs()
+			logTmpl.CopyTo(logs[i])
+			if withTraces {
+				traces = append(traces, withFreshTraceIDs(tmpl, 0))
+			}
+		}
+		// newRound gives every batch the trace ids of a new round and, for
+		// trace_open, opens their traces with the spans.
+		newRound := func(round int) {
+			for j := range logs {
+				setLogGeneration(logs[j], round*distinct+j)
+				if withTraces {
+					setGeneration(traces[j], round*distinct+j)
+					if err := c.ConsumeTraces(ctx, traces[j]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		closeRound := func() {
+			now = now.Add(time.Hour)
+			if err := c.flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+
+		// Check the set-up on round 0: the verdicts joined (trace_open) or
+		// opened (no_trace) their traces, and each counts once at the close.
+		newRound(0)
+		open := distinct * verdicts // no_trace: the verdicts' traces
+		if withTraces {
+			open = distinct * benchLogRuns // trace_open: every run's
+		}
+		if withTraces && c.store.Len() != open {
+			b.Fatalf("%d traces open after the spans, want %d", c.store.Len(), open)
+		}
+		for _, ld := range logs {
+			if err := c.ConsumeLogs(ctx, ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if c.store.Len() != open {
+			b.Fatalf("%d traces open after the records, want %d", c.store.Len(), open)
+		}
+		closeRound()
+		if got := newView(last).total("agent_hallucination_total"); got != float64(distinct*verdicts) {
+			b.Fatalf("%v hallucinations counted, want %d", got, distinct*verdicts)
+		}
+		keep, last = false, pmetric.Metrics{}
+
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if i%distinct == 0 {
+				b.StopTimer()
+				newRound(1 + i/distinct)
+				b.StartTimer()
+			}
+			if err := c.ConsumeLogs(ctx, logs[i%distinct]); err != nil {
+				b.Fatal(err)
+			}
+			if i%distinct == distinct-1 || i == b.N-1 {
+				if withTraces {
+					b.StopTimer()
+				}
+				closeRound()
+				if withTraces {
+					b.StartTimer()
+				}
+			}
+		}
+		b.StopTimer()
+		reportPer(b, records, "record")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*verdicts), "ns/agent-record")
+	}
+	b.Run("no_trace", func(b *testing.B) { run(b, false, 64) })
+	b.Run("trace_open", func(b *testing.B) { run(b, true, 16) })
 }
 
 // BenchmarkMemoryPerHeldRun measures the heap held per open run and per
