@@ -29,7 +29,7 @@ import (
 
 const benchRuns = 100 // about 1,075 spans a batch
 
-// benchLogRuns: 300 runs of realisticLogs, 1,000 records a batch.
+// benchLogRuns: 300 runs of agenttest.RealisticLogs, 1,000 records a batch.
 const benchLogRuns = 300
 
 // reportPer reports the timed CPU per item (span or record) of a benchmark
@@ -171,76 +171,6 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	})
 }
 
-// realisticLogs is what the agents of td send through a logs SDK beside
-// their spans, with each record in the context (trace and span id) of the
-// span it was written in. Per run: a GenAI
-// gen_ai.client.inference.operation.details event (1.37+: content in the
-// gen_ai.input/output.messages attributes) and a gen_ai.user.message event
-// (1.28-1.36: content in its map body, event name as an attribute) on the
-// first LLM span, an ordinary log line (string body, a content attribute)
-// on the first tool span, and on every 3rd run a gen_ai.evaluation.result
-// verdict (hallucinated) on the first LLM span. 3 or 4 records a run; only
-// the verdicts are agent events (the connector skips the others on their
-// event name). Same as realisticLogs in
-// processor/agentsemconvprocessor/benchmark_test.go: keep them in step.
-func realisticLogs(td ptrace.Traces) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	td.ResourceSpans().At(0).Resource().CopyTo(rl.Resource())
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName("agent-instrumentation")
-	recs := sl.LogRecords()
-	add := func(s ptrace.Span, sev plog.SeverityNumber) plog.LogRecord {
-		lr := recs.AppendEmpty()
-		lr.SetTimestamp(s.StartTimestamp() + 1_000_000)
-		lr.SetObservedTimestamp(s.StartTimestamp() + 2_000_000)
-		lr.SetTraceID(s.TraceID())
-		lr.SetSpanID(s.SpanID())
-		lr.SetSeverityNumber(sev)
-		lr.SetSeverityText(sev.String())
-		return lr
-	}
-	run, llmDone, toolDone := -1, false, false
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				switch {
-				case s.ParentSpanID().IsEmpty():
-					run, llmDone, toolDone = run+1, false, false
-				case s.Kind() == ptrace.SpanKindClient && !llmDone:
-					llmDone = true
-					det := add(s, plog.SeverityNumberInfo)
-					det.SetEventName("gen_ai.client.inference.operation.details")
-					a := det.Attributes()
-					a.PutStr("gen_ai.operation.name", "chat")
-					a.PutStr("gen_ai.request.model", "gpt-4o-mini")
-					a.PutInt("gen_ai.usage.input_tokens", 812)
-					a.PutStr("gen_ai.input.messages", fmt.Sprintf(`[{"role":"system","parts":[{"type":"text","content":"You are a support agent for an online shop."}]},{"role":"user","parts":[{"type":"text","content":"Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111."}]}]`, 1000+run))
-					a.PutStr("gen_ai.output.messages", `[{"role":"assistant","parts":[{"type":"tool_call","name":"lookup_order","arguments":{"order_id":"1234"}}]}]`)
-					msg := add(s, plog.SeverityNumberInfo)
-					msg.Attributes().PutStr("event.name", "gen_ai.user.message")
-					msg.Attributes().PutStr("gen_ai.system", "openai")
-					msg.Body().SetEmptyMap().PutStr("content", fmt.Sprintf("Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111.", 1000+run))
-					if run%3 == 0 {
-						ev := add(s, plog.SeverityNumberWarn)
-						ev.SetEventName("gen_ai.evaluation.result")
-						ev.Attributes().PutStr("gen_ai.evaluation.name", "hallucination")
-						ev.Attributes().PutStr("gen_ai.evaluation.score.label", "hallucinated")
-						ev.Attributes().PutDouble("gen_ai.evaluation.score.value", 0.91)
-					}
-				case s.Kind() == ptrace.SpanKindInternal && !toolDone:
-					toolDone = true
-					line := add(s, plog.SeverityNumberError)
-					line.Body().SetStr(fmt.Sprintf("tool lookup_order failed after 30s: upstream timeout (order %d)", 1000+run))
-					line.Attributes().PutStr("code.function.name", "tools.lookup_order")
-					line.Attributes().PutStr("gen_ai.tool.call.arguments", `{"order_id":"1234","card":"4111 1111 1111 1111"}`)
-				}
-			}
-		}
-	}
-	return ld
-}
-
 // setLogGeneration stamps iter into every trace id of ld (in place), as
 // setGeneration does into the spans': the records of a batch and the spans
 // they were made from stamped with the same iter share their trace ids.
@@ -257,7 +187,7 @@ func setLogGeneration(ld plog.Logs, iter int) {
 }
 
 // BenchmarkConsumeLogs measures the connector's ConsumeLogs on
-// realisticLogs of 300 runs (1,000 records a batch, of which 100 are
+// agenttest.RealisticLogs of 300 runs (1,000 records a batch, of which 100 are
 // gen_ai.evaluation.result verdicts that join their trace in the store),
 // with the method of BenchmarkConsumeTraces: batches built ahead, new trace
 // ids every round of `distinct` batches (restamped with the timer
@@ -284,7 +214,7 @@ func setLogGeneration(ld plog.Logs, iter int) {
 //     verdict, not fewer.
 func BenchmarkConsumeLogs(b *testing.B) {
 	tmpl := agenttest.RealisticBatch(benchLogRuns, 1)
-	logTmpl := realisticLogs(tmpl)
+	logTmpl := agenttest.RealisticLogs(tmpl)
 	records := logTmpl.LogRecordCount()
 	verdicts := 0
 	for _, lr := range logTmpl.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {

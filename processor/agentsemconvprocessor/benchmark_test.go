@@ -2,7 +2,6 @@ package agentsemconvprocessor
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -19,7 +18,7 @@ import (
 
 const benchRuns = 100 // about 1,075 spans a batch
 
-// benchLogRuns: 300 runs of realisticLogs, 1,000 records a batch.
+// benchLogRuns: 300 runs of agenttest.RealisticLogs, 1,000 records a batch.
 const benchLogRuns = 300
 
 // reportPer reports the timed CPU per item (span or record) of a benchmark
@@ -42,7 +41,6 @@ func reportPer(b *testing.B, n int, item string) {
 // before the timer restarts, so that its collection is not billed to the
 // processor (the processor's own garbage is: allocs/op and B/op).
 func BenchmarkProcessTraces(b *testing.B) {
-	const chunk = 16
 	data, tmpl, err := agenttest.RealisticBatchOTLP(benchRuns, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -54,27 +52,39 @@ func BenchmarkProcessTraces(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	batches := make([]ptrace.Traces, chunk)
+	consumeDecodedAhead(b, func() (ptrace.Traces, error) { return u.UnmarshalTraces(data) },
+		func(td ptrace.Traces) error { return p.ConsumeTraces(ctx, td) })
+	reportPer(b, spans, "span")
+}
+
+// consumeDecodedAhead runs consume on b.N batches, each decoded by decode
+// with the timer stopped, chunk of them ahead, and the decoder's garbage
+// collected before the timer restarts: the method BenchmarkProcessTraces
+// describes, shared by the trace and log benchmarks so that ns/span and
+// ns/record are the same measure.
+func consumeDecodedAhead[T any](b *testing.B, decode func() (T, error), consume func(T) error) {
+	const chunk = 16
+	batches := make([]T, chunk)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; done += chunk {
 		b.StopTimer()
 		n := min(chunk, b.N-done)
 		for i := range n {
-			if batches[i], err = u.UnmarshalTraces(data); err != nil {
+			var err error
+			if batches[i], err = decode(); err != nil {
 				b.Fatal(err)
 			}
 		}
 		runtime.GC()
 		b.StartTimer()
-		for _, td := range batches[:n] {
-			if err := p.ConsumeTraces(ctx, td); err != nil {
+		for _, batch := range batches[:n] {
+			if err := consume(batch); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 	b.StopTimer()
-	reportPer(b, spans, "span")
 }
 
 // BenchmarkDecodeOTLP is the reference: decoding the same batch from OTLP
@@ -98,85 +108,15 @@ func BenchmarkDecodeOTLP(b *testing.B) {
 	reportPer(b, spans, "span")
 }
 
-// realisticLogs is what the agents of td send through a logs SDK beside
-// their spans, with each record in the context (trace and span id) of the
-// span it was written in. Per run: a GenAI
-// gen_ai.client.inference.operation.details event (1.37+: content in the
-// gen_ai.input/output.messages attributes) and a gen_ai.user.message event
-// (1.28-1.36: content in its map body, event name as an attribute) on the
-// first LLM span, an ordinary log line (string body, a content attribute)
-// on the first tool span, and on every 3rd run a gen_ai.evaluation.result
-// verdict (hallucinated) on the first LLM span. 3 or 4 records a run.
-// Same as realisticLogs in connector/agentmetricsconnector/benchmark_test.go:
-// keep them in step.
-func realisticLogs(td ptrace.Traces) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	td.ResourceSpans().At(0).Resource().CopyTo(rl.Resource())
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName("agent-instrumentation")
-	recs := sl.LogRecords()
-	add := func(s ptrace.Span, sev plog.SeverityNumber) plog.LogRecord {
-		lr := recs.AppendEmpty()
-		lr.SetTimestamp(s.StartTimestamp() + 1_000_000)
-		lr.SetObservedTimestamp(s.StartTimestamp() + 2_000_000)
-		lr.SetTraceID(s.TraceID())
-		lr.SetSpanID(s.SpanID())
-		lr.SetSeverityNumber(sev)
-		lr.SetSeverityText(sev.String())
-		return lr
-	}
-	run, llmDone, toolDone := -1, false, false
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				switch {
-				case s.ParentSpanID().IsEmpty():
-					run, llmDone, toolDone = run+1, false, false
-				case s.Kind() == ptrace.SpanKindClient && !llmDone:
-					llmDone = true
-					det := add(s, plog.SeverityNumberInfo)
-					det.SetEventName("gen_ai.client.inference.operation.details")
-					a := det.Attributes()
-					a.PutStr("gen_ai.operation.name", "chat")
-					a.PutStr("gen_ai.request.model", "gpt-4o-mini")
-					a.PutInt("gen_ai.usage.input_tokens", 812)
-					a.PutStr("gen_ai.input.messages", fmt.Sprintf(`[{"role":"system","parts":[{"type":"text","content":"You are a support agent for an online shop."}]},{"role":"user","parts":[{"type":"text","content":"Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111."}]}]`, 1000+run))
-					a.PutStr("gen_ai.output.messages", `[{"role":"assistant","parts":[{"type":"tool_call","name":"lookup_order","arguments":{"order_id":"1234"}}]}]`)
-					msg := add(s, plog.SeverityNumberInfo)
-					msg.Attributes().PutStr("event.name", "gen_ai.user.message")
-					msg.Attributes().PutStr("gen_ai.system", "openai")
-					msg.Body().SetEmptyMap().PutStr("content", fmt.Sprintf("Please refund order #%d, it arrived broken. My card is 4111 1111 1111 1111.", 1000+run))
-					if run%3 == 0 {
-						ev := add(s, plog.SeverityNumberWarn)
-						ev.SetEventName("gen_ai.evaluation.result")
-						ev.Attributes().PutStr("gen_ai.evaluation.name", "hallucination")
-						ev.Attributes().PutStr("gen_ai.evaluation.score.label", "hallucinated")
-						ev.Attributes().PutDouble("gen_ai.evaluation.score.value", 0.91)
-					}
-				case s.Kind() == ptrace.SpanKindInternal && !toolDone:
-					toolDone = true
-					line := add(s, plog.SeverityNumberError)
-					line.Body().SetStr(fmt.Sprintf("tool lookup_order failed after 30s: upstream timeout (order %d)", 1000+run))
-					line.Attributes().PutStr("code.function.name", "tools.lookup_order")
-					line.Attributes().PutStr("gen_ai.tool.call.arguments", `{"order_id":"1234","card":"4111 1111 1111 1111"}`)
-				}
-			}
-		}
-	}
-	return ld
-}
-
 // BenchmarkProcessLogs measures the processor's logs path (redaction,
-// default config: drop) on realisticLogs of 300 runs, 1,000 records, with
+// default config: drop) on agenttest.RealisticLogs of 300 runs, 1,000 records, with
 // the method of BenchmarkProcessTraces: each iteration gets its own batch,
 // decoded from OTLP protobuf 16 ahead with the timer stopped, and the
 // decoder's garbage collected before the timer restarts. Inside the timer:
 // ConsumeLogs only (the redaction of every record, the telemetry counters,
 // the nop consumer); its own allocations are in allocs/op and B/op.
 func BenchmarkProcessLogs(b *testing.B) {
-	const chunk = 16
-	tmpl := realisticLogs(agenttest.RealisticBatch(benchLogRuns, 1))
+	tmpl := agenttest.RealisticLogs(agenttest.RealisticBatch(benchLogRuns, 1))
 	records := tmpl.LogRecordCount()
 	data, err := (&plog.ProtoMarshaler{}).MarshalLogs(tmpl)
 	if err != nil {
@@ -207,33 +147,15 @@ func BenchmarkProcessLogs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	batches := make([]plog.Logs, chunk)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; done += chunk {
-		b.StopTimer()
-		n := min(chunk, b.N-done)
-		for i := range n {
-			if batches[i], err = u.UnmarshalLogs(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		runtime.GC()
-		b.StartTimer()
-		for _, ld := range batches[:n] {
-			if err := p.ConsumeLogs(ctx, ld); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.StopTimer()
+	consumeDecodedAhead(b, func() (plog.Logs, error) { return u.UnmarshalLogs(data) },
+		func(ld plog.Logs) error { return p.ConsumeLogs(ctx, ld) })
 	reportPer(b, records, "record")
 }
 
 // BenchmarkDecodeOTLPLogs is the logs' reference, as BenchmarkDecodeOTLP
 // is the spans': decoding the same 1,000 records from OTLP protobuf.
 func BenchmarkDecodeOTLPLogs(b *testing.B) {
-	tmpl := realisticLogs(agenttest.RealisticBatch(benchLogRuns, 1))
+	tmpl := agenttest.RealisticLogs(agenttest.RealisticBatch(benchLogRuns, 1))
 	records := tmpl.LogRecordCount()
 	data, err := (&plog.ProtoMarshaler{}).MarshalLogs(tmpl)
 	if err != nil {
