@@ -30,7 +30,9 @@ func jaegerBin(t *testing.T) string {
 
 type jaegerSpan struct {
 	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
 	OperationName string `json:"operationName"`
+	Duration      int64  `json:"duration"` // microseconds
 	Tags          []struct {
 		Key   string `json:"key"`
 		Value any    `json:"value"`
