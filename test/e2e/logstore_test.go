@@ -120,14 +120,14 @@ func (a *timeoutAgent) run(ctx context.Context) string {
 	start := time.Now().Add(-2 * time.Second)
 	ctx, root := a.tracer.Start(ctx, "invoke_agent "+timeoutAgentID, trace.WithTimestamp(start),
 		trace.WithAttributes(attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", timeoutAgentID)))
-	emit := func(ctx context.Context, body string, sev otellog.Severity, event string, kv ...attribute.KeyValue) {
+	emit := func(ctx context.Context, body attribute.Value, sev otellog.Severity, event string, kv ...attribute.KeyValue) {
 		var r otellog.Record
 		r.SetTimestamp(time.Now())
 		r.SetSeverity(sev)
 		if event != "" {
 			r.SetEventName(event)
 		}
-		r.SetBody(attribute.StringValue(body))
+		r.SetBody(body)
 		r.AddAttributes(kv...)
 		a.logger.Emit(ctx, r)
 	}
@@ -136,15 +136,14 @@ func (a *timeoutAgent) run(ctx context.Context) string {
 		trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.request.model", "gpt-4o-mini"),
 			attribute.Int("gen_ai.usage.input_tokens", 120), attribute.Int("gen_ai.usage.output_tokens", 30)))
 	// GenAI operation details as an event: prompt content in its attributes.
-	emit(llmCtx, "inference details", otellog.SeverityInfo, "gen_ai.client.inference.operation.details",
+	emit(llmCtx, attribute.StringValue("inference details"), otellog.SeverityInfo, "gen_ai.client.inference.operation.details",
 		attribute.String("gen_ai.input.messages", `[{"role":"user","parts":[{"type":"text","content":"`+logSecret+`"}]}]`))
 	if a.verdictEvery > 0 && n%a.verdictEvery == 0 {
 		a.verdicts++
 		verdict := []attribute.KeyValue{attribute.String("gen_ai.evaluation.name", "hallucination"), attribute.String("gen_ai.evaluation.score.label", "hallucinated")}
-		emit(llmCtx, "evaluation", otellog.SeverityWarn, "gen_ai.evaluation.result", verdict...)
+		emit(llmCtx, attribute.StringValue("evaluation"), otellog.SeverityWarn, "gen_ai.evaluation.result", verdict...)
 		if (n/a.verdictEvery)%2 == 0 {
-			llm.AddEvent("gen_ai.evaluation.result", trace.WithAttributes(
-				attribute.String("gen_ai.evaluation.name", "hallucination"), attribute.String("gen_ai.evaluation.score.label", "hallucinated")))
+			llm.AddEvent("gen_ai.evaluation.result", trace.WithAttributes(verdict...))
 		}
 	}
 	llm.End(trace.WithTimestamp(start.Add(400 * time.Millisecond)))
@@ -155,13 +154,9 @@ func (a *timeoutAgent) run(ctx context.Context) string {
 	// The log line the on-call engineer is looking for, with the tool's
 	// arguments (content) as an attribute, and a user message event with the
 	// prompt in its body.
-	emit(toolCtx, fmt.Sprintf("tool %s timed out after 1.5s (run %d)", timeoutAgentTool, n), otellog.SeverityError, "",
+	emit(toolCtx, attribute.StringValue(fmt.Sprintf("tool %s timed out after 1.5s (run %d)", timeoutAgentTool, n)), otellog.SeverityError, "",
 		attribute.String("gen_ai.tool.call.arguments", `{"card":"`+logSecret+`"}`))
-	var msg otellog.Record
-	msg.SetTimestamp(time.Now())
-	msg.SetEventName("gen_ai.user.message")
-	msg.SetBody(attribute.MapValue(attribute.String("content", logSecret)))
-	a.logger.Emit(toolCtx, msg)
+	emit(toolCtx, attribute.MapValue(attribute.String("content", logSecret)), otellog.SeverityInfo, "gen_ai.user.message")
 	tool.SetStatus(codes.Error, "context deadline exceeded")
 	tool.End(trace.WithTimestamp(start.Add(1950 * time.Millisecond)))
 	root.End(trace.WithTimestamp(start.Add(2 * time.Second)))
@@ -222,7 +217,12 @@ func TestAlertToTraceToLog(t *testing.T) {
 		}
 	}
 	if !fired {
-		t.Fatalf("AgentToolFailureRateCritical never fired for %s/%s after %d runs", timeoutAgentID, timeoutAgentTool, agent.runs)
+		// Say where the chain stopped: no tool calls counted, or counted but
+		// the rule's ratio or volume guard not met.
+		calls, _ := e2etest.Query(promAddr, `agent_tool_calls_total{agent_id="`+timeoutAgentID+`"}`)
+		ratio, _ := e2etest.Query(promAddr, `agent:tool_failure:ratio5m{agent_id="`+timeoutAgentID+`"}`)
+		t.Fatalf("AgentToolFailureRateCritical never fired for %s/%s after %d runs (tool calls in Prometheus: %v; failure ratio: %v)",
+			timeoutAgentID, timeoutAgentTool, agent.runs, calls, ratio)
 	}
 	t.Logf("AgentToolFailureRateCritical fired after %d runs, %s after the first", agent.runs, time.Since(start).Round(time.Second))
 	flushSpans()
