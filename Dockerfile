@@ -4,7 +4,12 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+# The components are Go modules of their own, replaced by their directories:
+# their go.mod files must be there before the download.
 COPY go.mod go.sum ./
+COPY internal/go.mod internal/go.sum ./internal/
+COPY processor/agentsemconvprocessor/go.mod processor/agentsemconvprocessor/go.sum ./processor/agentsemconvprocessor/
+COPY connector/agentmetricsconnector/go.mod connector/agentmetricsconnector/go.sum ./connector/agentmetricsconnector/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/otelcol-agent ./cmd/otelcol-agent

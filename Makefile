@@ -20,6 +20,10 @@ CONFIG       ?= config/default.yaml
 # Packages with our own mdatagen metadata.yaml.
 METADATA_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard processor/*/metadata.yaml connector/*/metadata.yaml))
 GO_TEST_FLAGS ?= -count=1
+# The Go modules of this repository: the distribution (root), the shared
+# conventions code, and one module per component, as contrib lays them out.
+# go test/vet ./... in the root does not enter the nested ones.
+MODULES      := . internal processor/agentsemconvprocessor connector/agentmetricsconnector
 FUZZ_TIME    ?= 10s
 
 .PHONY: all run check-run deps check-alerting build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
@@ -73,13 +77,14 @@ check-run: build
 lint: build
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' | grep -v '^$(GEN_DIR)/' | grep -v '^internal/tools/')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
-	$(GO) vet ./...
+	@for m in $(MODULES); do echo "go vet $$m"; $(GO) -C $$m vet ./... || exit 1; done
 	@for c in config/*.yaml; do echo "validate $$c"; $(COLLECTOR) validate --config $$c; done
 	@for c in config/overlays/*.yaml; do echo "validate config/default.yaml + $$c"; $(COLLECTOR) validate --config config/default.yaml --config $$c; done
 
 ## unit-test: go test on every package except the end-to-end suite
 unit-test:
-	$(GO) test $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v /test/e2e)
+	@for m in $(MODULES); do echo "go test $$m"; \
+	  $(GO) -C $$m test $(GO_TEST_FLAGS) $$($(GO) -C $$m list ./... | grep -v /test/e2e) || exit 1; done
 
 ## e2e-test: end-to-end tests against the built binary
 e2e-test: build deps
@@ -89,7 +94,8 @@ e2e-test: build deps
 fuzz:
 	@{ grep -rl --include='*_test.go' '^func Fuzz' . || true; } | xargs -r -n1 dirname | sort -u | while read -r dir; do \
 	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); do \
-	    echo "fuzz $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$dir; done; done
+	    mod=$$dir; while [ ! -f $$mod/go.mod ]; do mod=$$(dirname $$mod); done; \
+	    echo "fuzz $$dir $$f"; $(GO) -C $$mod test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) ./$$(realpath --relative-to=$$mod $$dir) || exit 1; done; done
 
 ## deps: install the real backends the tests use (Debian prometheus, prometheus-alertmanager)
 deps:

@@ -20,9 +20,16 @@ go build -trimpath -ldflags='-s -w' -o bin/loadharness ./cmd/loadharness
 # has no signal_to_metrics): same go.mod, toolchain and flags as the agent's.
 go -C internal/tools build -o "$PWD/bin/benchstat" golang.org/x/perf/cmd/benchstat
 
-gobench_cmd="go test -run '^\$' -bench . -benchmem -count $COUNT ./processor/agentsemconvprocessor/ ./connector/agentmetricsconnector/"
+# Each component is its own Go module, and the stock connectors' half of the
+# connector side-by-side lives in the distribution's module (test/stockbench):
+# one go test per module, run one after the other into one file.
+gobench_cmd="go -C <module> test -run '^\$' -bench . -benchmem -count $COUNT ./... for processor/agentsemconvprocessor, connector/agentmetricsconnector, then go test the same way ./test/stockbench/"
 echo "running: $gobench_cmd" >&2
-eval "$gobench_cmd" | tee "$raw/go.txt" >&2
+: > "$raw/go.txt"
+for m in processor/agentsemconvprocessor connector/agentmetricsconnector; do
+  go -C "$m" test -run '^$' -bench . -benchmem -count "$COUNT" ./... | tee -a "$raw/go.txt" >&2
+done
+go test -run '^$' -bench . -benchmem -count "$COUNT" ./test/stockbench/ | tee -a "$raw/go.txt" >&2
 bin/benchstat "$raw/go.txt" > "$raw/benchstat.txt"
 
 PIPELINES=${LOAD_PIPELINES:-plain,span_metrics,agent,peer_recipe}

@@ -10,7 +10,7 @@ scripts/bench.sh runs it; to try it on a short load run only:
 or on the Go benchmarks only (no load harness: the load sections are left
 out):
 
-    go test -run '^$' -bench . -benchmem -count 6 ./processor/agentsemconvprocessor/ ./connector/agentmetricsconnector/ > /tmp/raw/go.txt
+    (per module, as scripts/bench.sh runs them) go -C processor/agentsemconvprocessor test -run '^$' -bench . -benchmem -count 6 ./... > /tmp/raw/go.txt; the same for connector/agentmetricsconnector and ./test/stockbench/ (>>)
     python3 scripts/bench_report.py --raw /tmp/raw
 
 Inputs in --raw, each optional: go.txt (go test -bench output), benchstat.txt,

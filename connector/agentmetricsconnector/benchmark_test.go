@@ -8,12 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/signaltometricsconnector"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -21,111 +16,20 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadata"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
 )
 
-const benchRuns = 100 // about 1,075 spans a batch
-
 // benchLogRuns: 300 runs of agenttest.RealisticLogs, 1,000 records a batch.
 const benchLogRuns = 300
 
-// reportPer reports the timed CPU per item (span or record) of a benchmark
-// whose every iteration handles one batch of n items, and n itself
-// ("spans/op", "records/op": the report divides allocs/op and B/op by it).
-// Trace and log benchmarks use it alike, so that ns/span and ns/record are
-// the same measure.
-func reportPer(b *testing.B, n int, item string) {
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/"+item)
-	b.ReportMetric(float64(n), item+"s/op")
-}
-
-// signalToMetricsTokens configures contrib signal_to_metrics for input and
-// output token sums per model (the GenAI semconv attributes).
-const signalToMetricsTokens = `
-spans:
-  - name: gen_ai.client.tokens.input
-    description: input tokens
-    conditions: ['attributes["gen_ai.usage.input_tokens"] != nil']
-    attributes: [{key: gen_ai.request.model}]
-    sum:
-      value: Int(attributes["gen_ai.usage.input_tokens"])
-  - name: gen_ai.client.tokens.output
-    description: output tokens
-    conditions: ['attributes["gen_ai.usage.output_tokens"] != nil']
-    attributes: [{key: gen_ai.request.model}]
-    sum:
-      value: Int(attributes["gen_ai.usage.output_tokens"])
-`
-
-// withFreshTraceIDs gives every run of tmpl new trace ids per iteration, so
-// each iteration opens new runs as a live stream does.
-func withFreshTraceIDs(tmpl ptrace.Traces, iter int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	tmpl.CopyTo(td)
-	setGeneration(td, iter)
-	return td
-}
-
-// setGeneration stamps iter into every trace id of td (in place).
-func setGeneration(td ptrace.Traces, iter int) {
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				id := s.TraceID()
-				id[12], id[13], id[14], id[15] = byte(iter), byte(iter>>8), byte(iter>>16), byte(iter>>24)
-				s.SetTraceID(id)
-			}
-		}
-	}
-}
-
-func benchConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
-	tmpl := agenttest.RealisticBatch(benchRuns, 1)
-	spans := tmpl.SpanCount()
-	ctx := context.Background()
-	if err := c.Start(ctx, componenttest.NewNopHost()); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = c.Shutdown(ctx) }()
-	// Pre-build the batches so the copies are not measured.
-	const distinct = 64
-	batches := make([]ptrace.Traces, distinct)
-	for i := range batches {
-		batches[i] = withFreshTraceIDs(tmpl, i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		if err := c.ConsumeTraces(ctx, batches[i%distinct]); err != nil {
-			b.Fatal(err)
-		}
-		if i%distinct == distinct-1 {
-			// Closing the runs is part of the per-span work (span_metrics
-			// does all of its work in ConsumeTraces): timed.
-			if closeRuns != nil {
-				closeRuns(i)
-			}
-			// New trace ids for the next round: every batch opens new runs,
-			// as a live stream does (never the late-span path).
-			b.StopTimer()
-			for j := range batches {
-				setGeneration(batches[j], i+1+j)
-			}
-			b.StartTimer()
-		}
-	}
-	b.StopTimer()
-	reportPer(b, spans, "span")
-}
-
-// BenchmarkConsumeTraces: agentmetrics, contrib span_metrics and
-// signal_to_metrics side by side on the same realistic agent batches
-// (ns/span, allocs/op). The OTLP decode of that batch, the reference for the
-// processor + connector target, is BenchmarkDecodeOTLP in the processor's
-// package.
+// BenchmarkConsumeTraces: agentmetrics on realistic agent batches (ns/span,
+// allocs/op). Contrib span_metrics and signal_to_metrics run the same loop on
+// the same batches in test/stockbench (kept out of this module so that its
+// go.mod requires no contrib connector); the OTLP decode of that batch, the
+// reference for the processor + connector target, is BenchmarkDecodeOTLP in
+// the processor's module.
 func BenchmarkConsumeTraces(b *testing.B) {
 	b.Run("agentmetrics", func(b *testing.B) {
 		cfg := createDefaultConfig().(*Config)
@@ -136,38 +40,12 @@ func BenchmarkConsumeTraces(b *testing.B) {
 		}
 		now := time.Now()
 		c.now = func() time.Time { return now }
-		benchConnector(b, c, func(int) {
+		agenttest.BenchTracesConnector(b, c, func(int) {
 			// Close (decide and emit) the runs of the last batches, as the
 			// periodic flush does in a live collector.
 			now = now.Add(time.Hour)
 			_ = c.flush(context.Background())
 		})
-	})
-	b.Run("signal_to_metrics", func(b *testing.B) {
-		// Configured for what it can do of ours: token sums per model.
-		f := signaltometricsconnector.NewFactory()
-		cfg := f.CreateDefaultConfig()
-		var raw map[string]any
-		if err := yaml.Unmarshal([]byte(signalToMetricsTokens), &raw); err != nil {
-			b.Fatal(err)
-		}
-		if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-			b.Fatal(err)
-		}
-		c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(component.MustNewType("signal_to_metrics")), cfg, consumertest.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchConnector(b, c, nil)
-	})
-	b.Run("span_metrics", func(b *testing.B) {
-		f := spanmetricsconnector.NewFactory()
-		cfg := f.CreateDefaultConfig()
-		c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(component.MustNewType("span_metrics")), cfg, consumertest.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchConnector(b, c, nil)
 	})
 }
 
@@ -256,7 +134,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 			logs[i] = plog.NewLogs()
 			logTmpl.CopyTo(logs[i])
 			if withTraces {
-				traces = append(traces, withFreshTraceIDs(tmpl, 0))
+				traces = append(traces, agenttest.WithFreshTraceIDs(tmpl, 0))
 			}
 		}
 		// newRound gives every batch the trace ids of a new round and, for
@@ -265,7 +143,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 			for j := range logs {
 				setLogGeneration(logs[j], round*distinct+j)
 				if withTraces {
-					setGeneration(traces[j], round*distinct+j)
+					agenttest.SetGeneration(traces[j], round*distinct+j)
 					if err := c.ConsumeTraces(ctx, traces[j]); err != nil {
 						b.Fatal(err)
 					}
@@ -325,7 +203,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		reportPer(b, records, "record")
+		agenttest.ReportPer(b, records, "record")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*verdicts), "ns/agent-record")
 	}
 	b.Run("no_trace", func(b *testing.B) { run(b, false, 64) })

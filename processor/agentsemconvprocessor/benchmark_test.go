@@ -21,16 +21,6 @@ const benchRuns = 100 // about 1,075 spans a batch
 // benchLogRuns: 300 runs of agenttest.RealisticLogs, 1,000 records a batch.
 const benchLogRuns = 300
 
-// reportPer reports the timed CPU per item (span or record) of a benchmark
-// whose every iteration handles one batch of n items, and n itself
-// ("spans/op", "records/op": the report divides allocs/op and B/op by it).
-// Trace and log benchmarks use it alike, so that ns/span and ns/record are
-// the same measure.
-func reportPer(b *testing.B, n int, item string) {
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/"+item)
-	b.ReportMetric(float64(n), item+"s/op")
-}
-
 // BenchmarkProcessTraces measures the processor on a realistic agent batch.
 // The processor changes batches in place, so each iteration gets its own,
 // decoded from OTLP protobuf with the timer and allocation counting stopped:
@@ -54,7 +44,7 @@ func BenchmarkProcessTraces(b *testing.B) {
 	ctx := context.Background()
 	consumeDecodedAhead(b, func() (ptrace.Traces, error) { return u.UnmarshalTraces(data) },
 		func(td ptrace.Traces) error { return p.ConsumeTraces(ctx, td) })
-	reportPer(b, spans, "span")
+	agenttest.ReportPer(b, spans, "span")
 }
 
 // consumeDecodedAhead runs consume on b.N batches, each decoded by decode
@@ -105,7 +95,7 @@ func BenchmarkDecodeOTLP(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	reportPer(b, spans, "span")
+	agenttest.ReportPer(b, spans, "span")
 }
 
 // BenchmarkProcessLogs measures the processor's logs path (redaction,
@@ -149,7 +139,7 @@ func BenchmarkProcessLogs(b *testing.B) {
 	}
 	consumeDecodedAhead(b, func() (plog.Logs, error) { return u.UnmarshalLogs(data) },
 		func(ld plog.Logs) error { return p.ConsumeLogs(ctx, ld) })
-	reportPer(b, records, "record")
+	agenttest.ReportPer(b, records, "record")
 }
 
 // BenchmarkDecodeOTLPLogs is the logs' reference, as BenchmarkDecodeOTLP
@@ -171,7 +161,7 @@ func BenchmarkDecodeOTLPLogs(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	reportPer(b, records, "record")
+	agenttest.ReportPer(b, records, "record")
 }
 
 // logsContain reports whether s is in any body or attribute of ld.
