@@ -87,8 +87,8 @@ unit-test:
 	  $(GO) -C $$m test $(GO_TEST_FLAGS) $$($(GO) -C $$m list ./... | grep -v /test/e2e) || exit 1; done
 
 ## e2e-test: end-to-end tests against the built binary
-e2e-test: build deps
-	OTELCOL_AGENT_BIN=$(COLLECTOR) $(GO) test $(GO_TEST_FLAGS) -v ./test/e2e/...
+e2e-test: build deps $(BUILDER)
+	OTELCOL_AGENT_BIN=$(COLLECTOR) OTELCOL_AGENT_BUILDER=$(BUILDER) $(GO) test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
 ## fuzz: short fuzz runs of every Fuzz target (found by grep, not by compiling every package)
 fuzz:

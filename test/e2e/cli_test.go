@@ -17,10 +17,12 @@ import (
 // as they land.
 var wantComponents = map[string][]string{
 	"receivers":  {"otlp"},
-	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv"},
+	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv",
+		// What a production gateway config commonly uses (issue 17).
+		"resource", "probabilistic_sampler", "groupbytrace", "groupbyattrs"},
 	"connectors": {"span_metrics", "signal_to_metrics", "agentmetrics"},
 	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "file", "load_balancing"},
-	"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth"},
+	"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "oauth2client", "oidc"},
 }
 
 type componentList struct {
