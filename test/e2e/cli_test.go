@@ -16,7 +16,7 @@ import (
 // The component types the distribution promises (issue 2); ours are appended
 // as they land.
 var wantComponents = map[string][]string{
-	"receivers":  {"otlp"},
+	"receivers": {"otlp"},
 	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv",
 		// What a production gateway config commonly uses (issue 17).
 		"resource", "probabilistic_sampler", "groupbytrace", "groupbyattrs"},
