@@ -143,7 +143,6 @@ require (
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
-	github.com/golang/snappy v1.0.0 // indirect
 	github.com/google/gnostic-models v0.7.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/s2a-go v0.1.9 // indirect
@@ -202,7 +201,6 @@ require (
 	github.com/prometheus/client_golang/exp v0.0.0-20260724065723-ecdb8254ba61 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
-	github.com/prometheus/prometheus v0.314.0 // indirect
 	github.com/prometheus/sigv4 v0.4.1 // indirect
 	github.com/rs/cors v1.11.1 // indirect
 	github.com/shirou/gopsutil/v4 v4.26.8 // indirect
@@ -320,6 +318,7 @@ require (
 )
 
 require (
+	github.com/golang/snappy v1.0.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/oauth2clientauthextension v0.161.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension v0.161.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbyattrsprocessor v0.161.0
@@ -329,6 +328,8 @@ require (
 	github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector v0.0.0
 	github.com/otelcol-agent/otelcol-agent/internal v0.0.0
 	github.com/otelcol-agent/otelcol-agent/processor/agentsemconvprocessor v0.0.0
+	github.com/prometheus/prometheus v0.314.0
+	go.opentelemetry.io/collector/connector/forwardconnector v0.161.0
 )
 
 replace (

@@ -20,7 +20,7 @@ var wantComponents = map[string][]string{
 	"processors": {"batch", "memory_limiter", "attributes", "transform", "filter", "tail_sampling", "redaction", "agentsemconv",
 		// What a production gateway config commonly uses (issue 17).
 		"resource", "probabilistic_sampler", "groupbytrace", "groupbyattrs"},
-	"connectors": {"span_metrics", "signal_to_metrics", "agentmetrics"},
+	"connectors": {"span_metrics", "signal_to_metrics", "agentmetrics", "forward"},
 	"exporters":  {"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "file", "load_balancing"},
 	"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "oauth2client", "oidc"},
 }

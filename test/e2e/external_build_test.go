@@ -283,4 +283,15 @@ func TestOurComponentsInYourOwnBuild(t *testing.T) {
 		t.Errorf("the user's build and otelcol-agent disagree on %d agent series:\n%s", len(d), strings.Join(d, "\n"))
 	}
 	t.Logf("the user's build and otelcol-agent agree on all %d agent series", len(want))
+
+	// The connector alone (no agentsemconv in the pipeline) reads the same
+	// conventions itself: the same agent metrics (README "Only the
+	// connector"); what is lost is on the exported spans, not in the numbers.
+	alone := filepath.Join(dir, "connector-only.yaml")
+	if err := os.WriteFile(alone, []byte(strings.Replace(minimalPipeline, "processors: [agentsemconv]", "processors: []", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffSeries(want, runMinimal(t, theirs, alone)); len(d) > 0 {
+		t.Errorf("the connector alone and processor + connector disagree on %d agent series:\n%s", len(d), strings.Join(d, "\n"))
+	}
 }
