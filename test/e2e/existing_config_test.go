@@ -31,9 +31,9 @@ import (
 // receives and the authorization each request carried.
 type traceSink struct {
 	ptraceotlp.UnimplementedGRPCServer
-	mu     sync.Mutex
-	ids    map[string]ptrace.ResourceSpans
-	auth   map[string]int
+	mu   sync.Mutex
+	ids  map[string]ptrace.ResourceSpans
+	auth map[string]int
 }
 
 func (s *traceSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
