@@ -11,6 +11,7 @@ import (
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/tracestore"
 	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+	"github.com/otelcol-agent/otelcol-agent/internal/argshash"
 )
 
 // consumeTrace adds the spans of one trace found in this batch (idx
@@ -55,14 +56,18 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 	// Grow by exactly what this batch adds: held state is the memory that
 	// scales with open runs, and append's doubling would leave up to half
 	// of it unused.
-	llm := 0
+	llm, tools := 0, 0
 	for _, i := range idx {
-		if st.infos[i].Kind == agentspan.KindLLM {
+		switch st.infos[i].Kind {
+		case agentspan.KindLLM:
 			llm++
+		case agentspan.KindTool:
+			tools++
 		}
 	}
 	tr.Spans = slices.Grow(tr.Spans, len(idx))
 	tr.LLM = slices.Grow(tr.LLM, llm)
+	tr.Tools = slices.Grow(tr.Tools, tools)
 	for _, i := range idx {
 		c.addSpan(tr, st.spans[i], &st.infos[i], st.services[i])
 	}
@@ -93,7 +98,8 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	case agentspan.KindLLM:
 		sp.Name = strs.Cached(&c.batch.names[0], orUnknown(in.Model))
 		t := in.Tokens
-		f := tracestore.LLMFacts{Tokens: [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)}}
+		f := tracestore.LLMFacts{Tokens: [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)},
+			Start: int64(s.StartTimestamp())}
 		if cost, ok := c.costOf(in); ok {
 			f.Cost = cost
 			sp.Flags |= tracestore.HasCost
@@ -103,6 +109,15 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	case agentspan.KindTool:
 		sp.Name = strs.Cached(&c.batch.names[1], orUnknown(in.ToolName))
 		sp.Status = strs.Intern(in.ToolStatus)
+		// The hash the processor took before redaction, else the one of
+		// the arguments the span still carries (no redaction upstream, or
+		// a collector in another process redacted them).
+		args := argshash.Shared.Take(s.TraceID(), s.SpanID())
+		if args == 0 {
+			args = in.ToolArgsHash
+		}
+		tr.Tools = append(tr.Tools, tracestore.ToolFacts{Start: int64(s.StartTimestamp()), Args: args})
+		sp.Extra = uint32(len(tr.Tools))
 	default:
 		// Invocations and roots (which may be the run) keep their run-level
 		// attributes.

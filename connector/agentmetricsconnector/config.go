@@ -32,6 +32,7 @@ type Config struct {
 	// this long (0: never), as span_metrics' metrics_expiration; a series
 	// that comes back restarts (a counter reset for Prometheus).
 	MetricsExpiration time.Duration `mapstructure:"metrics_expiration"`
+	Loops             LoopsConfig   `mapstructure:"loops"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
 	// Conventions (max_tokens_per_call, rules, attribute_mappings,
@@ -71,6 +72,15 @@ type RunsConfig struct {
 	// MaxPendingPerRun is deprecated and ignored (observations are held
 	// in the trace store, bounded by max_spans and max_bytes).
 	MaxPendingPerRun int `mapstructure:"max_pending_per_run"`
+}
+
+// LoopsConfig configures loop detection (agent_loops_total,
+// agent_loop_cost_usd_total): within one agent invocation, a tool called
+// with the same arguments MinRepeats times, or MinRepeats times in a row
+// with no other tool between, is a loop.
+type LoopsConfig struct {
+	Enabled    bool `mapstructure:"enabled"`
+	MinRepeats int  `mapstructure:"min_repeats"`
 }
 
 // ExemplarsConfig controls histogram exemplars.
@@ -136,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ToolSelection.Baseline < c.ToolSelection.Window {
 		errs = append(errs, fmt.Errorf("tool_selection.baseline: must be at least tool_selection.window (%s), got %s", c.ToolSelection.Window, c.ToolSelection.Baseline))
+	}
+	if c.Loops.Enabled && c.Loops.MinRepeats < 2 {
+		errs = append(errs, fmt.Errorf("loops.min_repeats: must be at least 2 (a call repeated once is not a loop), got %d", c.Loops.MinRepeats))
 	}
 	if len(c.ToolDurationBuckets) == 0 {
 		errs = append(errs, errors.New("tool_duration_buckets: at least one bound is required"))

@@ -49,6 +49,7 @@ type agentConnector struct {
 	conversations     map[string]string
 	conversationOrder []string
 	batch             batchState
+	loops             loopScratch
 	closing           closeState
 	skipped           skippedRoots
 	lateParents       map[pcommon.SpanID]bool // scratch of late()

@@ -147,7 +147,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 		}
 		m.invocations.Add(series.Key{agent, caller, status}, 1, ts)
 		var facts tracestore.InvFacts
-		if sp.Extra > 0 && sp.Kind != agentspan.KindLLM {
+		if sp.Extra > 0 && sp.Kind != agentspan.KindLLM && sp.Kind != agentspan.KindTool {
 			facts = t.Inv[sp.Extra-1]
 		}
 		steps := int64(cs.llm[inv])
@@ -184,6 +184,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 			m.genaiAgentDuration.Observe(series.Key{agent}, dur, t.ID, sp.ID, ts)
 		}
 	}
+	c.decideLoops(t, res, ts)
 	if primary == "" && n > 0 {
 		primary = cs.agent[0]
 	}

@@ -46,6 +46,7 @@ func createDefaultConfig() component.Config {
 			MinWindowCalls:   20,
 		},
 		ToolDurationBuckets: DefaultToolDurationBuckets,
+		Loops:               LoopsConfig{Enabled: true, MinRepeats: 3},
 		Conventions:         agentconv.Default(),
 	}
 }

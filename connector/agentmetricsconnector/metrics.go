@@ -42,6 +42,7 @@ type agentMetrics struct {
 	toolCallsPerRun, hallucinations, recoveries    *series.Metric
 	stepOutcomes, approvals, selectionRatio, drift *series.Metric
 	tasks, runCost, feedback                       *series.Metric
+	loops, loopCost                                *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
 }
@@ -76,6 +77,8 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.stepOutcomes = sum("agent_step_outcomes_total", "", "Reasoning step outcomes.", true, lAgent, lOutcome)
 	m.approvals = sum("agent_approval_requests_total", "", "Human approval requests, by result.", true, lAgent, lResult)
 	m.selectionRatio = gauge("agent_tool_selection_ratio", "Each tool's share of the agent's tool calls over the sliding window.", lAgent, lTool)
+	m.loops = sum("agent_loops_total", "", "Tool loops: within one agent invocation, a tool called with the same arguments, or in a row with no other tool between, loops.min_repeats times or more; one per invocation and tool.", true, lAgent, lTool)
+	m.loopCost = sum("agent_loop_cost_usd_total", "", "USD spent by an invocation's own LLM calls that started inside one of its tool loops.", false, lAgent)
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)

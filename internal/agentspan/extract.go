@@ -104,6 +104,13 @@ type Info struct {
 	// spans when the application did not set one.
 	IsError bool
 
+	// ToolArgsHash is a 64-bit FNV-1a hash of a tool span's arguments as
+	// the span carried them (0: no arguments). Loop detection compares
+	// calls by it; the arguments themselves are never kept. It is taken in
+	// the same pass that redaction drops them in, so it is the hash of the
+	// original arguments.
+	ToolArgsHash uint64
+
 	// HasCanonical: which canonical agent.* attributes are on the span
 	// already (set by the application or an earlier processor), valid or not.
 	HasCanonical [numRoles]bool
@@ -277,6 +284,11 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
 			if drop(k) {
 				removed++
+				// Arguments are content, but their hash is a fact of the
+				// span (loops): read before the attribute goes.
+				if kr, ok := e.lookup(k); ok && kr.role == roleToolArgs {
+					e.visit(k, v, &sc, info)
+				}
 				return true
 			}
 			e.visit(k, v, &sc, info)
@@ -321,6 +333,9 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	}
 	if info.Kind == KindTool && info.ToolStatus == "" {
 		info.ToolStatus = toolStatus(span, strs[roleErrorType])
+	}
+	if info.Kind == KindTool && strs[roleToolArgs] != "" {
+		info.ToolArgsHash = HashArgs(strs[roleToolArgs])
 	}
 
 	if info.Kind == KindLLM {
@@ -621,3 +636,29 @@ func (e *Extractor) ExtractRecord(attrs pcommon.Map) RecordFacts {
 	}
 	return out
 }
+
+// HashArgs is the hash loop detection compares tool arguments by: 64-bit
+// FNV-1a of the arguments with surrounding white space trimmed, never 0.
+// Deterministic across processes, so a hash taken on one collector compares
+// with one taken on another.
+func HashArgs(args string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	i, j := 0, len(args)
+	for i < j && isSpace(args[i]) {
+		i++
+	}
+	for j > i && isSpace(args[j-1]) {
+		j--
+	}
+	h := uint64(offset)
+	for k := i; k < j; k++ {
+		h ^= uint64(args[k])
+		h *= prime
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }

@@ -26,6 +26,9 @@ const (
 	roleStepOutcome
 	roleApprovalResult
 	roleErrorType
+	// roleToolArgs: a tool call's arguments. Content: only its hash is kept
+	// (Info.ToolArgsHash), read even when redaction drops the attribute.
+	roleToolArgs
 
 	// numeric roles
 	roleTokensInput
@@ -82,6 +85,9 @@ var builtinKeys = map[role][]string{
 	roleStepOutcome:       {AttrStepOutcome},
 	roleApprovalResult:    {AttrApprovalResult},
 	roleErrorType:         {"error.type"},
+	// Tool call arguments (OTel GenAI, OpenInference TOOL input, OpenLLMetry
+	// entity input, Vercel AI SDK): hashed for loop detection, never kept.
+	roleToolArgs: {AttrToolArguments, "agent.tool.input", "gen_ai.tool.call.arguments", "input.value", "traceloop.entity.input", "ai.toolCall.args"},
 
 	roleTokensInput: {AttrTokensInput, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
 		"llm.token_count.prompt", "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"},

@@ -48,6 +48,10 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleTaskOutcome, prio: 0}, true
 	case "agent.task.type":
 		return keyRole{role: roleTaskType, prio: 0}, true
+	case "agent.tool.arguments":
+		return keyRole{role: roleToolArgs, prio: 0}, true
+	case "agent.tool.input":
+		return keyRole{role: roleToolArgs, prio: 2}, true
 	case "agent.tool.name":
 		return keyRole{role: roleToolName, prio: 0}, true
 	case "agent.tool.status":
@@ -62,6 +66,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleModel, prio: 4}, true
 	case "ai.telemetry.functionId":
 		return keyRole{role: roleAgentID, prio: 5}, true
+	case "ai.toolCall.args":
+		return keyRole{role: roleToolArgs, prio: 6}, true
 	case "ai.toolCall.name":
 		return keyRole{role: roleToolName, prio: 4}, true
 	case "ai.usage.cachedInputTokens":
@@ -94,6 +100,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleModel, prio: 2}, true
 	case "gen_ai.system":
 		return keyRole{role: roleProvider, prio: 3}, true
+	case "gen_ai.tool.call.arguments":
+		return keyRole{role: roleToolArgs, prio: 3}, true
 	case "gen_ai.tool.name":
 		return keyRole{role: roleToolName, prio: 2}, true
 	case "gen_ai.usage.cache_creation.input_tokens":
@@ -116,6 +124,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleTokensReasoning, prio: 2}, true
 	case "gen_ai.usage.reasoning_tokens":
 		return keyRole{role: roleTokensReasoning, prio: 3}, true
+	case "input.value":
+		return keyRole{role: roleToolArgs, prio: 4}, true
 	case "llm.model_name":
 		return keyRole{role: roleModel, prio: 6}, true
 	case "llm.provider":
@@ -150,6 +160,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleToolName, prio: 3}, true
 	case "traceloop.association.properties.session_id":
 		return keyRole{role: roleConversationID, prio: 4}, true
+	case "traceloop.entity.input":
+		return keyRole{role: roleToolArgs, prio: 5}, true
 	case "traceloop.entity.name":
 		return keyRole{role: roleTraceloopEntity, prio: 0}, true
 	case "traceloop.span.kind":

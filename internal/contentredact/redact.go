@@ -178,6 +178,9 @@ func (r *Redactor) Span(span ptrace.Span) int {
 // remove them in a pass of its own, with IsContent).
 func (r *Redactor) Drops() bool { return r.mode == ModeDrop }
 
+// Keeps reports whether content is exported as received (mode keep).
+func (r *Redactor) Keeps() bool { return r.mode == ModeKeep }
+
 // Events redacts the attributes of the span's events only.
 func (r *Redactor) Events(span ptrace.Span) int {
 	if r.mode == ModeKeep {

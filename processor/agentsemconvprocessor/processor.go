@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+	"github.com/otelcol-agent/otelcol-agent/internal/argshash"
 	"github.com/otelcol-agent/otelcol-agent/internal/contentredact"
 	"github.com/otelcol-agent/otelcol-agent/internal/pricing"
 	"github.com/otelcol-agent/otelcol-agent/processor/agentsemconvprocessor/internal/metadata"
@@ -134,6 +135,12 @@ func (p *semconvProcessor) processSpan(ctx context.Context, s ptrace.Span, in *a
 		p.extractor.Extract(s, in)
 	}
 	t.kinds[in.Kind]++
+	// The connector compares tool calls by their arguments (loops); unless
+	// they are exported as received, it gets their hash from here, taken
+	// before redaction, and never from the span.
+	if in.ToolArgsHash != 0 && !p.redactor.Keeps() {
+		argshash.Shared.Put(s.TraceID(), s.SpanID(), in.ToolArgsHash)
+	}
 	for _, inv := range in.Invalid[:in.NumInvalid] {
 		t.invalid[inv.Reason]++
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
+	"github.com/otelcol-agent/otelcol-agent/internal/argshash"
 	"github.com/otelcol-agent/otelcol-agent/internal/contentredact"
 	"github.com/otelcol-agent/otelcol-agent/processor/agentsemconvprocessor/internal/metadata"
 	"github.com/otelcol-agent/otelcol-agent/processor/agentsemconvprocessor/internal/metadatatest"
@@ -311,7 +313,7 @@ func TestRedactionModes(t *testing.T) {
 	} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := defaultCfg()
-			cfg.Redaction.Mode = mode
+			cfg.Redaction.Mode = string(mode)
 			cfg.Redaction.TruncateBytes = 8
 			out, _ := run(t, cfg, mk())
 			v, ok := allSpans(out)[0].Attributes().Get("gen_ai.input.messages")
@@ -348,4 +350,38 @@ func TestFactoryCreatesWithEveryTestConfig(t *testing.T) {
 	cfg.Pricing.File = "testdata/does-not-exist.yaml"
 	_, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	assert.ErrorContains(t, err, "pricing.file")
+}
+
+// Tool arguments are content: redaction removes them, but the hash of the
+// original arguments reaches the connector (loop detection) through the
+// process's side table, never on the span. With content kept there is
+// nothing to pass: the connector hashes what the span carries.
+func TestToolArgumentsHashReachesTheConnectorNotTheSpan(t *testing.T) {
+	const args = `{"job_id":"j-42"}`
+	for _, mode := range []contentredact.Mode{contentredact.ModeDrop, contentredact.ModeHash, contentredact.ModeTruncate, contentredact.ModeKeep} {
+		t.Run(string(mode), func(t *testing.T) {
+			td, ss := oneScope()
+			span(ss, 9, 1, 0, "execute_tool poll_job", ptrace.SpanKindInternal, map[string]any{
+				"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "poll_job", "gen_ai.tool.call.arguments": args,
+			})
+			cfg := defaultCfg()
+			cfg.Redaction.Mode = string(mode)
+			out, _ := run(t, cfg, td)
+			s := allSpans(out)[0]
+			got := argshash.Shared.Take(s.TraceID(), s.SpanID())
+			v, kept := s.Attributes().Get("gen_ai.tool.call.arguments")
+			if mode == contentredact.ModeKeep {
+				assert.Zero(t, got, "kept arguments are read from the span")
+				assert.Equal(t, args, v.Str())
+				return
+			}
+			assert.Equal(t, agentspan.HashArgs(args), got, "the hash of the arguments before redaction")
+			if kept && mode != contentredact.ModeTruncate { // truncate keeps a prefix by design
+				assert.NotContains(t, v.Str(), "j-42", "redacted on the span")
+			}
+			for k, v := range s.Attributes().All() {
+				assert.NotEqual(t, fmt.Sprint(got), v.AsString(), "the hash is not written on the span (%s)", k)
+			}
+		})
+	}
 }

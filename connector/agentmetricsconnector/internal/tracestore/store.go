@@ -53,7 +53,8 @@ type Span struct {
 	Name    Str // model (llm) or tool name (tool)
 	Status  Str // tool status
 	Service Str // resource service.name
-	// Extra indexes LLM (llm spans) or Inv (other spans), 1-based; 0: none.
+	// Extra indexes LLM (llm spans), Tools (tool spans) or Inv (other
+	// spans), 1-based; 0: none.
 	Extra uint32
 	Kind  agentspan.Kind
 	Flags Flags
@@ -64,6 +65,17 @@ type LLMFacts struct {
 	// Tokens: uncached input, output, cache read, cache write.
 	Tokens [4]uint32
 	Cost   float64
+	// Start (unix ns) places the call among the invocation's tool calls
+	// (the cost spent inside a loop).
+	Start int64
+}
+
+// ToolFacts are what loop detection needs of a tool call: when it started
+// (the order of the invocation's calls) and the hash of its arguments (0:
+// none known). The arguments themselves are never held.
+type ToolFacts struct {
+	Start int64
+	Args  uint64
 }
 
 // InvFacts are the run-level attributes of a span that is or may become an
@@ -109,6 +121,7 @@ type Trace struct {
 	ID      pcommon.TraceID
 	Spans   []Span
 	LLM     []LLMFacts
+	Tools   []ToolFacts
 	Inv     []InvFacts
 	Signals []Signal
 	// LogSignals come from log records (see LogSignal).
@@ -130,6 +143,7 @@ type Trace struct {
 const (
 	SpanBytes   = int64(unsafe.Sizeof(Span{}))
 	LLMBytes    = int64(unsafe.Sizeof(LLMFacts{}))
+	ToolBytes   = int64(unsafe.Sizeof(ToolFacts{}))
 	InvBytes    = int64(unsafe.Sizeof(InvFacts{}))
 	SignalBytes = int64(unsafe.Sizeof(Signal{}))
 	// LogSignalBytes: one signal of a log record.
@@ -139,7 +153,7 @@ const (
 )
 
 func (t *Trace) footprint() int64 {
-	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes +
+	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes + int64(cap(t.Tools))*ToolBytes +
 		int64(cap(t.Inv))*InvBytes + int64(cap(t.Signals))*SignalBytes + int64(cap(t.LogSignals))*LogSignalBytes
 }
 
@@ -319,7 +333,7 @@ func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
 		t = s.free[n-1]
 		s.free = s.free[:n-1]
 		s.freeBytes -= t.footprint()
-		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Inv: t.Inv[:0], Signals: t.Signals[:0], LogSignals: t.LogSignals[:0]}
+		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Tools: t.Tools[:0], Inv: t.Inv[:0], Signals: t.Signals[:0], LogSignals: t.LogSignals[:0]}
 	} else {
 		t = &Trace{}
 	}
