@@ -74,7 +74,7 @@ func (c *agentConnector) decideLoops(t *tracestore.Trace, res *tracestore.Resolu
 			}
 		}
 	}
-	if len(ls.calls) < minRepeats {
+	if len(ls.calls) < minRepeats || !someToolRepeats(t, ls.calls, minRepeats) {
 		return
 	}
 	start := func(i int32) int64 {
@@ -181,4 +181,25 @@ func (c *agentConnector) decideLoops(t *tracestore.Trace, res *tracestore.Resolu
 		}
 	}
 	clear(ls.same)
+}
+
+// someToolRepeats reports whether any tool is called minRepeats times in the
+// trace (a loop needs that): most traces have no such tool, and this answers
+// without sorting or a map. Past 32 calls it does not look and says yes.
+func someToolRepeats(t *tracestore.Trace, calls []int32, minRepeats int) bool {
+	if len(calls) > 32 {
+		return true
+	}
+	for a := range calls {
+		name, n := t.Spans[calls[a]].Name, 0
+		for _, b := range calls[a:] {
+			if t.Spans[b].Name == name {
+				n++
+			}
+		}
+		if n >= minRepeats {
+			return true
+		}
+	}
+	return false
 }

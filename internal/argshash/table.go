@@ -43,6 +43,9 @@ type shard struct {
 type Table struct {
 	shards  [shards]shard
 	evicted atomic.Int64
+	// held counts entries, so that Take costs one atomic load when
+	// nothing was put (no processor in front of the connector).
+	held atomic.Int64
 }
 
 // Shared is the table of this process: the processor puts, the connector
@@ -75,8 +78,10 @@ func (t *Table) Put(trace pcommon.TraceID, span pcommon.SpanID, h uint64) {
 			if _, live := s.m[old]; live {
 				delete(s.m, old)
 				t.evicted.Add(1)
+				t.held.Add(-1)
 			}
 		}
+		t.held.Add(1)
 		s.ring[s.next] = k
 		s.next = (s.next + 1) % PerShard
 	}
@@ -86,12 +91,16 @@ func (t *Table) Put(trace pcommon.TraceID, span pcommon.SpanID, h uint64) {
 
 // Take returns and removes the hash recorded for the span, 0 if none.
 func (t *Table) Take(trace pcommon.TraceID, span pcommon.SpanID) uint64 {
+	if t.held.Load() == 0 {
+		return 0
+	}
 	k := key{trace, span}
 	s := t.shard(span)
 	s.mu.Lock()
 	h, ok := s.m[k]
 	if ok {
 		delete(s.m, k)
+		t.held.Add(-1)
 	}
 	s.mu.Unlock()
 	return h
