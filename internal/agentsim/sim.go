@@ -1,9 +1,10 @@
 // Package agentsim emulates a fleet of AI agents sending OTLP traces through
 // the OpenTelemetry Go SDK: runs of LLM calls and tool calls in the seed's
 // agent.* convention, the OpenTelemetry GenAI semconv or OpenInference, with
-// scenarios (error, latency, cost, tool failure, hallucination spikes and
-// the tool-selection drift incident) that start at chosen times. It is
-// deterministic for a seed and counts exactly what it sent.
+// scenarios (error, latency, cost, tool failure, hallucination spikes, the
+// tool-selection drift incident and runs stuck in a tool loop) that start at
+// chosen times. It is deterministic for a seed and counts exactly what it
+// sent.
 package agentsim
 
 import (
@@ -30,10 +31,22 @@ const (
 	ToolFailureSpike   = "tool_failure_spike"
 	HallucinationSpike = "hallucination_spike"
 	ToolSelectionDrift = "tool_selection_drift"
+	ToolLoop           = "tool_loop"
 )
 
 // Scenarios lists every scenario name.
-var Scenarios = []string{Steady, ErrorSpike, LatencySpike, TokenCostSpike, ToolFailureSpike, HallucinationSpike, ToolSelectionDrift}
+var Scenarios = []string{Steady, ErrorSpike, LatencySpike, TokenCostSpike, ToolFailureSpike, HallucinationSpike, ToolSelectionDrift, ToolLoop}
+
+// Under tool_loop, LoopShare of the runs (of every agent) get stuck after the
+// refund step: the agent polls LoopTool with the same arguments LoopCalls
+// times, an LLM call before each poll, as an agent does when the tool keeps
+// answering "pending" and nothing makes it stop. Normal runs never call a
+// tool three times, so every loop the connector finds is one of these.
+const (
+	LoopTool  = "check_refund_status"
+	LoopCalls = 10
+	LoopShare = 0.20
+)
 
 // Conventions the simulator can write.
 const (
@@ -90,13 +103,18 @@ type Totals struct {
 	ReasoningSteps map[string]int            `json:"reasoning_steps"` // agent -> sum over runs
 	Hallucinations map[string]int            `json:"hallucinations"`  // agent -> n
 	Feedback       map[string]int            `json:"feedback"`        // agent -> number of scores
+	Loops          map[string]map[string]int `json:"loops"`           // agent -> tool -> runs stuck in a loop of it
+	// LoopLLMCalls are the LLM calls that start inside a loop, between the
+	// start of its first call and the end of its last (the LoopCalls-1
+	// between the polls): what agent_loop_cost_usd_total prices.
+	LoopLLMCalls map[string]int `json:"loop_llm_calls"` // agent -> n
 }
 
 func newTotals() *Totals {
 	return &Totals{
 		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{},
 		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
-		Hallucinations: map[string]int{}, Feedback: map[string]int{},
+		Hallucinations: map[string]int{}, Feedback: map[string]int{}, Loops: map[string]map[string]int{}, LoopLLMCalls: map[string]int{},
 	}
 }
 
@@ -139,7 +157,8 @@ func (s *Sim) active(elapsed time.Duration) map[string]bool {
 type plan struct {
 	agent, conv string
 	failed      bool
-	feedback    int // 0: none, else a 1-5 score
+	loop        bool // stuck in a loop of LoopTool (tool_loop)
+	feedback    int  // 0: none, else a 1-5 score
 	llm         []llmCall
 	tools       []toolCall
 	latency     float64
@@ -154,6 +173,7 @@ type llmCall struct {
 
 type toolCall struct {
 	name   string
+	args   string // JSON, as the model wrote the call
 	status string
 	dur    time.Duration
 }
@@ -164,6 +184,10 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 	on := s.active(elapsed)
 	r := s.rnd
 	p := plan{agent: s.cfg.Agents[s.n%len(s.cfg.Agents)], conv: s.cfg.Conventions[(s.n/len(s.cfg.Agents))%len(s.cfg.Conventions)], latency: 1}
+	// Each run is about its own order: the tool arguments differ from run
+	// to run. Taken from the run number, not the random source, so the
+	// runs of a seed are the same as before tools had arguments.
+	order := fmt.Sprintf("ORD-%06d", 100000+s.n)
 	s.n++
 	if on[LatencySpike] {
 		p.latency = 5
@@ -172,15 +196,18 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 	if r.Float64() < 0.25 { // a quarter of the users rate the answer
 		p.feedback = 1 + r.IntN(5)
 	}
-	steps := 2 + r.IntN(3)
-	for range steps {
+	llm := func() llmCall {
 		c := llmCall{model: s.cfg.Models[r.IntN(len(s.cfg.Models))], in: int64(200 + r.IntN(1800)), out: int64(20 + r.IntN(400)),
 			dur: time.Duration(float64(300+r.IntN(1500))*p.latency) * time.Millisecond}
 		if on[TokenCostSpike] {
 			c.in, c.out = c.in*10, c.out*10
 		}
 		c.hallucination = r.Float64() < map[bool]float64{false: 0.0, true: 0.30}[on[HallucinationSpike]]
-		p.llm = append(p.llm, c)
+		return c
+	}
+	steps := 2 + r.IntN(3)
+	for range steps {
+		p.llm = append(p.llm, llm())
 	}
 	// The refund agent's flow: look the order up, then refund it. In the
 	// 3:14 AM incident the agent stops choosing process_refund and picks
@@ -195,14 +222,48 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 		names = append(names, s.cfg.Tools[r.IntN(len(s.cfg.Tools))])
 	}
 	for _, name := range names {
-		tc := toolCall{name: name, status: "success", dur: time.Duration(float64(50+r.IntN(400))*p.latency) * time.Millisecond}
+		tc := toolCall{name: name, args: toolArgs(name, order), status: "success", dur: time.Duration(float64(50+r.IntN(400))*p.latency) * time.Millisecond}
 		if !on[ToolSelectionDrift] && r.Float64() < failP {
 			tc.status = "failure"
 		}
 		p.tools = append(p.tools, tc)
 	}
+	// Drawn last and only under the scenario: the run's other calls are
+	// what they would be without it, and without the scenario a seed gives
+	// the runs it gave before.
+	if on[ToolLoop] && r.Float64() < LoopShare {
+		p.loop = true
+		// The polls succeed ("pending"): no failure rule sees the loop.
+		poll := toolCall{name: LoopTool, args: toolArgs(LoopTool, order), status: "success"}
+		polls := make([]toolCall, LoopCalls)
+		for i := range polls {
+			polls[i] = poll
+			polls[i].dur = time.Duration(float64(50+r.IntN(400))*p.latency) * time.Millisecond
+		}
+		p.tools = append(p.tools[:2:2], append(polls, p.tools[2:]...)...)
+		// An LLM call decides each tool call, and one more gives the answer.
+		for len(p.llm) < len(p.tools)+1 {
+			p.llm = append(p.llm, llm())
+		}
+	}
 	return p
 }
+
+// toolArgs are a tool call's arguments, about the run's order.
+func toolArgs(tool, order string) string {
+	switch tool {
+	case "process_refund":
+		return `{"order_id":"` + order + `","reason":"damaged"}`
+	case "return_unable_to_process":
+		return `{"order_id":"` + order + `","reason":"policy"}`
+	}
+	return `{"order_id":"` + order + `"}`
+}
+
+// loopGap is the agent's own time between a tool result and its next LLM
+// call in a stuck run: no LLM call starts exactly where a poll ends, so
+// which LLM calls start inside the loop does not hang on a boundary.
+const loopGap = time.Millisecond
 
 // Run emits one agent run ending now, elapsed after the simulation start.
 func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
@@ -213,6 +274,9 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 	}
 	for _, t := range p.tools {
 		total += t.dur
+		if p.loop {
+			total += loopGap
+		}
 	}
 	end := time.Now()
 	start := end.Add(-total - 10*time.Millisecond)
@@ -229,6 +293,9 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 			tc := p.tools[ti]
 			ti++
 			t = s.tool(runCtx, p.conv, tc, t)
+			if p.loop {
+				t = t.Add(loopGap)
+			}
 		}
 	}
 	for ; ti < len(p.tools); ti++ {
@@ -290,6 +357,13 @@ func (s *Sim) count(p plan) {
 	for _, tc := range p.tools {
 		tt.ToolCalls[p.agent][tc.name+"/"+tc.status]++
 	}
+	if p.loop {
+		if tt.Loops[p.agent] == nil {
+			tt.Loops[p.agent] = map[string]int{}
+		}
+		tt.Loops[p.agent][LoopTool]++ // once a run, however many polls
+		tt.LoopLLMCalls[p.agent] += LoopCalls - 1
+	}
 }
 
 // Totals returns a copy of what was sent so far.
@@ -301,12 +375,16 @@ func (s *Sim) Totals() Totals {
 		Runs: t.Runs, Requests: map[string]map[string]int{}, ToolCalls: map[string]map[string]int{},
 		LLMCalls: maps.Clone(t.LLMCalls), InputTokens: maps.Clone(t.InputTokens), OutputTokens: maps.Clone(t.OutputTokens),
 		ReasoningSteps: maps.Clone(t.ReasoningSteps), Hallucinations: maps.Clone(t.Hallucinations), Feedback: maps.Clone(t.Feedback),
+		Loops: map[string]map[string]int{}, LoopLLMCalls: maps.Clone(t.LoopLLMCalls),
 	}
 	for a, m := range t.Requests {
 		out.Requests[a] = maps.Clone(m)
 	}
 	for a, m := range t.ToolCalls {
 		out.ToolCalls[a] = maps.Clone(m)
+	}
+	for a, m := range t.Loops {
+		out.Loops[a] = maps.Clone(m)
 	}
 	return out
 }
@@ -403,13 +481,18 @@ func toolName(conv, tool string) string {
 	return "agent.tool.execute"
 }
 
+// toolAttrs carry the call's arguments where each convention puts them: loop
+// detection compares calls by them (tool.parameters is OpenInference's tool
+// schema, the same on every call; input.value is the call's input).
 func toolAttrs(conv string, tc toolCall) []attribute.KeyValue {
 	switch conv {
 	case ConvGenAI:
-		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", tc.name)}
+		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", tc.name),
+			attribute.String("gen_ai.tool.call.arguments", tc.args)}
 	case ConvOpenInference:
 		return []attribute.KeyValue{attribute.String("openinference.span.kind", "TOOL"), attribute.String("tool.name", tc.name),
-			attribute.String("tool.parameters", `{"order_id":"1234"}`)}
+			attribute.String("tool.parameters", `{"order_id":"1234"}`), attribute.String("input.value", tc.args)}
 	}
-	return []attribute.KeyValue{attribute.String("agent.tool.name", tc.name), attribute.String("agent.tool.status", tc.status)}
+	return []attribute.KeyValue{attribute.String("agent.tool.name", tc.name), attribute.String("agent.tool.status", tc.status),
+		attribute.String("agent.tool.arguments", tc.args)}
 }

@@ -125,7 +125,8 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 	sim := agentsim.New(agentsim.Config{
 		Agents: []string{"support-agent", "billing-agent", "triage-agent"}, Models: []string{"gpt-4o-mini", "claude-sonnet-4-5"},
 		Conventions: []string{agentsim.ConvSeed, agentsim.ConvGenAI, agentsim.ConvOpenInference}, Seed: 42,
-		Scenarios: []agentsim.ScenarioAt{{Name: agentsim.HallucinationSpike}, {Name: agentsim.ToolFailureSpike}},
+		// tool_loop: the loop panels' series exist only once a run has looped.
+		Scenarios: []agentsim.ScenarioAt{{Name: agentsim.HallucinationSpike}, {Name: agentsim.ToolFailureSpike}, {Name: agentsim.ToolLoop}},
 	}, tp.Tracer("agentsim"))
 	runSim(t, sim, 300, time.Minute)
 	flush()
@@ -154,7 +155,21 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 			tool, status, _ := strings.Cut(key, "/")
 			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tool_calls_total{agent_id=%q,tool_name=%q,status=%q})`, agent, tool, status), float64(n))
 		}
+		// Every stuck run is one loop, whatever the convention it was sent in.
+		for tool, n := range tot.Loops[agent] {
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_loops_total{agent_id=%q,tool_name=%q})`, agent, tool), float64(n))
+		}
 	}
+	loops := 0
+	for _, byTool := range tot.Loops {
+		for _, n := range byTool {
+			loops += n
+		}
+	}
+	if loops == 0 {
+		t.Fatal("the tool_loop scenario made no loop")
+	}
+	equalEventually(t, promAddr, `sum(agent_loops_total)`, float64(loops))
 
 	// Keep traffic flowing while the dashboards are queried, so the
 	// sliding-window gauges (tool selection, drift) have live data.
