@@ -104,6 +104,10 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 			f.Cost = cost
 			sp.Flags |= tracestore.HasCost
 		}
+		if in.HasTTFT {
+			f.TTFT = float32(in.TTFT)
+			sp.Flags |= tracestore.HasTTFT
+		}
 		tr.LLM = append(tr.LLM, f)
 		sp.Extra = uint32(len(tr.LLM))
 	case agentspan.KindTool:

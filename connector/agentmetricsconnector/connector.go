@@ -292,6 +292,7 @@ func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, fn f
 		o := obs{kind: obsLLM, name: orUnknown(in.Model), failed: in.IsError, spanID: s.SpanID(),
 			tokens: [4]int64{t.Uncached(), t.Output, t.CacheRead, t.CacheWrite}, value: spanSeconds(s)}
 		o.cost, o.hasCost = c.costOf(in)
+		o.ttft, o.hasTTFT = in.TTFT, in.HasTTFT
 		fn(o)
 	case agentspan.KindTool:
 		fn(obs{kind: obsTool, name: orUnknown(in.ToolName), status: in.ToolStatus, spanID: s.SpanID(), value: spanSeconds(s)})

@@ -19,6 +19,7 @@ type llmHandles struct {
 	calls   [2]*series.Point // success, failure
 	tokens  [4]*series.Point // input, output, cache_read, cache_write
 	latency *series.Point
+	ttft    *series.Point
 	cost    *series.Point
 }
 
@@ -90,6 +91,12 @@ func (c *agentConnector) emitLLM(agent string, traceID pcommon.TraceID, o *obs, 
 		h.latency = m.modelLatency.Handle(series.Key{agent, o.name}, ts)
 	}
 	h.latency.Observe(o.value, traceID, o.spanID, ts)
+	if o.hasTTFT {
+		if h.ttft == nil {
+			h.ttft = m.ttft.Handle(series.Key{agent, o.name}, ts)
+		}
+		h.ttft.Observe(o.ttft, traceID, o.spanID, ts)
+	}
 	if o.hasCost {
 		if h.cost == nil {
 			h.cost = m.cost.Handle(series.Key{agent, o.name}, ts)

@@ -9,6 +9,9 @@ import "github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/i
 var (
 	requestDurationBuckets = []float64{0.5, 1, 2, 5, 10, 20, 60, 120, 180, 300, 600, 1800, 3600, 7200, 14400}
 	modelLatencyBuckets    = []float64{0.1, 0.3, 0.5, 1, 2, 5, 10, 30, 60}
+	// ttftBuckets are the GenAI semconv's for
+	// gen_ai.client.operation.time_to_first_chunk.
+	ttftBuckets            = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
 	reasoningStepBuckets   = []float64{1, 2, 3, 5, 8, 12, 20}
 	toolCallsPerRunBuckets = []float64{0, 1, 2, 3, 5, 8, 12, 20}
 	runCostBuckets         = []float64{0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
@@ -38,6 +41,7 @@ type agentMetrics struct {
 
 	requests, requestDuration, invocations         *series.Metric
 	llmCalls, tokens, modelLatency, cost           *series.Metric
+	ttft                                           *series.Metric
 	toolCalls, toolDuration, reasoningSteps        *series.Metric
 	toolCallsPerRun, hallucinations, recoveries    *series.Metric
 	stepOutcomes, approvals, selectionRatio, drift *series.Metric
@@ -66,6 +70,7 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.llmCalls = sum("agent_llm_calls_total", "", "LLM inferences.", true, lAgent, lModel, lStatus)
 	m.tokens = sum("agent_tokens_consumed_total", "", "Tokens by direction: input (uncached), output, cache_read, cache_write; they add up to the total without double counting.", true, lAgent, lModel, lDir)
 	m.modelLatency = hist("agent_model_latency_seconds", "s", "Duration of one LLM inference.", modelLatencyBuckets, lAgent, lModel)
+	m.ttft = hist("agent_time_to_first_token_seconds", "s", "Time from the start of a streamed LLM call to its first token (chunk).", ttftBuckets, lAgent, lModel)
 	m.cost = sum("agent_cost_usd_total", "", "Cost of LLM calls in USD (models without a price are not counted).", false, lAgent, lModel)
 	// L3
 	m.toolCalls = sum("agent_tool_calls_total", "", "Tool executions, by status success, failure or timeout.", true, lAgent, lTool, lStatus)

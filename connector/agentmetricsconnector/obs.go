@@ -38,7 +38,9 @@ type obs struct {
 	tokens  [4]int64
 	hasCost bool
 	cost    float64
-	value   float64        // seconds, or the feedback score
+	value   float64 // seconds, or the feedback score
+	hasTTFT bool
+	ttft    float64        // llm: seconds to the first token
 	spanID  pcommon.SpanID // the exemplar's span
 }
 

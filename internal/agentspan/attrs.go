@@ -23,7 +23,9 @@ const (
 	AttrToolStatus       = "agent.tool.status"
 	// AttrToolArguments is content: redacted like the other content keys;
 	// agentspan only ever keeps its hash.
-	AttrToolArguments     = "agent.tool.arguments"
+	AttrToolArguments = "agent.tool.arguments"
+	// AttrTTFT: seconds from the start of an LLM call to its first token.
+	AttrTTFT              = "agent.llm.time_to_first_token"
 	AttrRunTotalSteps     = "agent.run.total_steps"
 	AttrConversationID    = "agent.conversation.id"
 	AttrTaskType          = "agent.task.type"

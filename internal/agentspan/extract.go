@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -110,6 +111,11 @@ type Info struct {
 	// the same pass that redaction drops them in, so it is the hash of the
 	// original arguments.
 	ToolArgsHash uint64
+
+	// TTFT is the time to first token (chunk) of a streamed LLM call, in
+	// seconds, when the span says (HasTTFT).
+	TTFT    float64
+	HasTTFT bool
 
 	// HasCanonical: which canonical agent.* attributes are on the span
 	// already (set by the application or an earlier processor), valid or not.
@@ -340,6 +346,7 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 
 	if info.Kind == KindLLM {
 		e.fillTokens(info, nums, prio)
+		e.fillTTFT(span, info, strs[roleCompletionStart], nums, prio)
 	}
 	if prio[roleCostUSD] != math.MaxUint8 {
 		info.CostUSD, info.HasCost = nums[roleCostUSD], true
@@ -662,3 +669,43 @@ func HashArgs(args string) uint64 {
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// First-chunk span events: OpenInference's (openai, llama-index: a
+// timestamp only) and the Vercel AI SDK's.
+const (
+	eventFirstTokenOpenInference = "First Token Stream Event"
+	eventFirstChunkVercel        = "ai.stream.firstChunk"
+)
+
+// fillTTFT sets the time to first token from, in order: a seconds
+// attribute, a milliseconds attribute, Langfuse's completion start time, a
+// first-chunk event (its time minus the span's start). A negative or
+// unparsable value is counted invalid and the next source is used.
+func (e *Extractor) fillTTFT(span ptrace.Span, info *Info, completionStart string, nums *[numRoles]float64, prio *[numRoles]uint8) {
+	switch {
+	case prio[roleTTFTSeconds] != math.MaxUint8:
+		info.TTFT, info.HasTTFT = nums[roleTTFTSeconds], true
+		return
+	case prio[roleTTFTMillis] != math.MaxUint8:
+		info.TTFT, info.HasTTFT = nums[roleTTFTMillis]/1000, true
+		return
+	}
+	start := span.StartTimestamp()
+	if completionStart != "" {
+		// A JSON-serialised ISO-8601 time: quoted.
+		ts, err := time.Parse(time.RFC3339Nano, strings.Trim(completionStart, `"`))
+		if d := ts.UnixNano() - int64(start); err == nil && d >= 0 && start != 0 {
+			info.TTFT, info.HasTTFT = float64(d)/1e9, true
+			return
+		}
+		info.addInvalid("langfuse.observation.completion_start_time", InvalidNonNumeric)
+	}
+	for _, ev := range span.Events().All() {
+		if n := ev.Name(); n == eventFirstTokenOpenInference || n == eventFirstChunkVercel {
+			if ts := ev.Timestamp(); ts >= start && start != 0 {
+				info.TTFT, info.HasTTFT = float64(ts-start)/1e9, true
+			}
+			return
+		}
+	}
+}

@@ -29,6 +29,9 @@ const (
 	// roleToolArgs: a tool call's arguments. Content: only its hash is kept
 	// (Info.ToolArgsHash), read even when redaction drops the attribute.
 	roleToolArgs
+	// roleCompletionStart: when the first chunk arrived, as a timestamp
+	// (Langfuse); time to first token is it minus the span's start.
+	roleCompletionStart
 
 	// numeric roles
 	roleTokensInput
@@ -39,6 +42,10 @@ const (
 	roleCostUSD
 	roleRunTotalSteps
 	roleFeedbackScore
+	// Time to first token/chunk of a streamed LLM call, in seconds and in
+	// milliseconds (the Vercel AI SDK's unit).
+	roleTTFTSeconds
+	roleTTFTMillis
 	numRoles
 )
 
@@ -102,6 +109,12 @@ var builtinKeys = map[role][]string{
 	roleCostUSD:       {AttrCostUSD},
 	roleRunTotalSteps: {AttrRunTotalSteps},
 	roleFeedbackScore: {AttrFeedbackScore},
+	// Time to first token: GenAI semconv (v1.41+), OpenLIT; the Vercel AI
+	// SDK (streamText, and streamObject's older name), OpenInference's
+	// openai-agents realtime spans; Langfuse's completion start time.
+	roleTTFTSeconds:     {AttrTTFT, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"},
+	roleTTFTMillis:      {"ai.response.msToFirstChunk", "ai.stream.msToFirstChunk", "time_to_first_token_ms"},
+	roleCompletionStart: {"langfuse.observation.completion_start_time"},
 }
 
 // RoleName is the name a user rule uses to map an attribute to a role.

@@ -18,6 +18,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleHallucinationType, prio: 0}, true
 	case "agent.llm.cost_usd":
 		return keyRole{role: roleCostUSD, prio: 0}, true
+	case "agent.llm.time_to_first_token":
+		return keyRole{role: roleTTFTSeconds, prio: 0}, true
 	case "agent.llm.tokens.cache_read":
 		return keyRole{role: roleTokensCacheRead, prio: 0}, true
 	case "agent.llm.tokens.cache_write":
@@ -64,6 +66,10 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleVercelOperation, prio: 0}, true
 	case "ai.response.model":
 		return keyRole{role: roleModel, prio: 4}, true
+	case "ai.response.msToFirstChunk":
+		return keyRole{role: roleTTFTMillis, prio: 0}, true
+	case "ai.stream.msToFirstChunk":
+		return keyRole{role: roleTTFTMillis, prio: 2}, true
 	case "ai.telemetry.functionId":
 		return keyRole{role: roleAgentID, prio: 5}, true
 	case "ai.toolCall.args":
@@ -98,6 +104,10 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleModel, prio: 5}, true
 	case "gen_ai.response.model":
 		return keyRole{role: roleModel, prio: 2}, true
+	case "gen_ai.response.time_to_first_chunk":
+		return keyRole{role: roleTTFTSeconds, prio: 2}, true
+	case "gen_ai.server.time_to_first_token":
+		return keyRole{role: roleTTFTSeconds, prio: 3}, true
 	case "gen_ai.system":
 		return keyRole{role: roleProvider, prio: 3}, true
 	case "gen_ai.tool.call.arguments":
@@ -126,6 +136,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleTokensReasoning, prio: 3}, true
 	case "input.value":
 		return keyRole{role: roleToolArgs, prio: 4}, true
+	case "langfuse.observation.completion_start_time":
+		return keyRole{role: roleCompletionStart, prio: 0}, true
 	case "llm.model_name":
 		return keyRole{role: roleModel, prio: 6}, true
 	case "llm.provider":
@@ -156,6 +168,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleOpenInferenceKind, prio: 0}, true
 	case "session.id":
 		return keyRole{role: roleConversationID, prio: 3}, true
+	case "time_to_first_token_ms":
+		return keyRole{role: roleTTFTMillis, prio: 3}, true
 	case "tool.name":
 		return keyRole{role: roleToolName, prio: 3}, true
 	case "traceloop.association.properties.session_id":

@@ -41,6 +41,8 @@ const (
 	HasCost
 	// HasTotalSteps: the invocation facts carry agent.run.total_steps.
 	HasTotalSteps
+	// HasTTFT: the LLM facts carry a time to first token.
+	HasTTFT
 )
 
 // Span is the skeleton of one held span: what trace-level decisions and
@@ -68,6 +70,8 @@ type LLMFacts struct {
 	// Start (unix ns) places the call among the invocation's tool calls
 	// (the cost spent inside a loop).
 	Start int64
+	// TTFT: seconds to the first token of a streamed call (HasTTFT).
+	TTFT float32
 }
 
 // ToolFacts are what loop detection needs of a tool call: when it started
