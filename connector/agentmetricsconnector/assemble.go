@@ -258,7 +258,7 @@ func (c *agentConnector) reportHeld(ctx context.Context) {
 }
 
 func hasSignals(in *agentspan.Info) bool {
-	return in.HallucinationType != "" || in.RecoveryStrategy != "" || in.StepOutcome != "" || in.ApprovalResult != ""
+	return in.HallucinationType != "" || in.RecoveryStrategy != "" || in.StepOutcome != "" || in.ApprovalResult != "" || in.HasGuardrail
 }
 
 // skippedRoots remembers, for a moment, the roots of whole traces that held

@@ -313,9 +313,12 @@ func (c *agentConnector) spanSignals(s ptrace.Span, in *agentspan.Info, fn func(
 	if in.HasFeedback {
 		fn(obs{kind: obsFeedback, value: in.FeedbackScore, spanID: s.SpanID()})
 	}
+	if in.HasGuardrail {
+		fn(guardrailObs(in.GuardrailName, in.GuardrailResult, s.SpanID()))
+	}
 	for _, ev := range s.Events().All() {
 		if isAgentEvent(ev.Name()) {
-			eventObservations(ev, s.SpanID(), fn)
+			eventObservations(ev, s.SpanID(), in.GuardrailName, fn)
 		}
 	}
 }
@@ -359,6 +362,9 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 			m.stepOutcomes.Add(series.Key{agent, o.name}, 1, ts)
 		case sigApproval:
 			m.approvals.Add(series.Key{agent, o.name}, 1, ts)
+		case sigGuardrail:
+			guardrail, result, _ := strings.Cut(o.name, tracestore.GuardrailSep)
+			m.guardrails.Add(series.Key{agent, guardrail, result}, 1, ts)
 		}
 	case obsFeedback:
 		m.feedback.Observe(series.Key{agent}, o.value, traceID, o.spanID, ts)

@@ -24,6 +24,10 @@ const (
 	evApproval      = "agent.approval"
 	evFeedback      = "agent.feedback"
 	evEvaluation    = "gen_ai.evaluation.result"
+	// Guardrail results: the GenAI semconv draft's event (on an
+	// apply_guardrail span) and OpenLIT's guard.evaluation.
+	evGuardrailResult = "gen_ai.guardrail.result"
+	evGuardEvaluation = "guard.evaluation"
 )
 
 // hallucinationLabels are score labels that mean "a hallucination was found".
@@ -56,7 +60,7 @@ func numAttr(m pcommon.Map, k string) (float64, bool) {
 // isAgentEvent reports whether the connector reads the event.
 func isAgentEvent(name string) bool {
 	switch name {
-	case evHallucination, evRecovery, evStep, evApproval, evFeedback, evEvaluation:
+	case evHallucination, evRecovery, evStep, evApproval, evFeedback, evEvaluation, evGuardrailResult, evGuardEvaluation:
 		return true
 	}
 	return false
@@ -72,13 +76,21 @@ func hasAgentEvents(s ptrace.Span) bool {
 	return false
 }
 
-func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, fn func(obs)) {
-	attrObservations(ev.Name(), ev.Attributes(), spanID, fn)
+// eventObservations reads one span event; guardrail names the guardrail of
+// the span it is on, for a result event that does not name its own.
+func eventObservations(ev ptrace.SpanEvent, spanID pcommon.SpanID, guardrail string, fn func(obs)) {
+	attrObservations(ev.Name(), ev.Attributes(), spanID, guardrail, fn)
 }
 
 // attrObservations reads the signals of one agent event, from a span event
 // or a log record: the same names and attributes mean the same thing.
-func attrObservations(name string, a pcommon.Map, spanID pcommon.SpanID, fn func(obs)) {
+func attrObservations(name string, a pcommon.Map, spanID pcommon.SpanID, guardrail string, fn func(obs)) {
+	orUnspecified := func(v string) string {
+		if v == "" {
+			return agentspan.GuardrailUnspecified
+		}
+		return v
+	}
 	sig := func(s signal, key string) {
 		if v := strAttr(a, key); v != "" {
 			fn(obs{kind: obsSignal, sig: s, name: v, spanID: spanID})
@@ -95,6 +107,17 @@ func attrObservations(name string, a pcommon.Map, spanID pcommon.SpanID, fn func
 		sig(sigRecovery, agentspan.AttrRecoveryStrategy)
 	case evStep:
 		sig(sigStep, agentspan.AttrStepOutcome)
+		if strAttr(a, agentspan.AttrStepOutcome) == agentspan.StepSafetyBlocked {
+			fn(guardrailObs(agentspan.GuardrailSafety, agentspan.StepSafetyBlocked, spanID))
+		}
+	case evGuardrailResult:
+		g := strAttr(a, "gen_ai.guardrail.component.name")
+		if g == "" {
+			g = guardrail
+		}
+		fn(guardrailObs(orUnspecified(g), orUnspecified(strAttr(a, "gen_ai.guardrail.result.value")), spanID))
+	case evGuardEvaluation:
+		fn(guardrailObs(orUnspecified(strAttr(a, "guard.name")), orUnspecified(strAttr(a, "guard.action")), spanID))
 	case evApproval:
 		sig(sigApproval, agentspan.AttrApprovalResult)
 	case evFeedback:

@@ -72,7 +72,7 @@ func (c *agentConnector) consumeRecord(lr plog.LogRecord, name, service string, 
 		if agent == "" {
 			agent = fallbackAgent(service)
 		}
-		attrObservations(name, lr.Attributes(), spanID, func(o obs) { c.emit(agent, traceID, &o, now) })
+		attrObservations(name, lr.Attributes(), spanID, "", func(o obs) { c.emit(agent, traceID, &o, now) })
 		return false
 	}
 	tr := c.store.Get(traceID)
@@ -85,7 +85,7 @@ func (c *agentConnector) consumeRecord(lr plog.LogRecord, name, service string, 
 					agent = a
 				}
 			}
-			attrObservations(name, lr.Attributes(), spanID, func(o obs) {
+			attrObservations(name, lr.Attributes(), spanID, "", func(o obs) {
 				if !c.store.Counted(traceID, tracestore.SignalHash(spanID, o.storeKind(), o.name, o.value), true) {
 					c.emit(agent, traceID, &o, now)
 				}
@@ -98,7 +98,7 @@ func (c *agentConnector) consumeRecord(lr plog.LogRecord, name, service string, 
 		}
 	}
 	strs := c.store.Strings()
-	attrObservations(name, lr.Attributes(), spanID, func(o obs) {
+	attrObservations(name, lr.Attributes(), spanID, "", func(o obs) {
 		tr.LogSignals = append(tr.LogSignals, tracestore.LogSignal{
 			Signal: tracestore.Signal{Kind: o.storeKind(), Name: strs.Intern(o.name), Value: o.value},
 			SpanID: spanID, Agent: strs.Intern(facts.AgentID), Service: strs.Intern(service),

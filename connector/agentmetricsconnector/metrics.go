@@ -33,6 +33,7 @@ const (
 	lResult   = "result"
 	lTaskType = "task_type"
 	lCaller   = "caller_agent_id"
+	lGuard    = "guardrail_name"
 )
 
 // agentMetrics holds a handle per metric.
@@ -46,7 +47,7 @@ type agentMetrics struct {
 	toolCallsPerRun, hallucinations, recoveries    *series.Metric
 	stepOutcomes, approvals, selectionRatio, drift *series.Metric
 	tasks, runCost, feedback                       *series.Metric
-	loops, loopCost                                *series.Metric
+	loops, loopCost, guardrails                    *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
 }
@@ -84,6 +85,7 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.selectionRatio = gauge("agent_tool_selection_ratio", "Each tool's share of the agent's tool calls over the sliding window.", lAgent, lTool)
 	m.loops = sum("agent_loops_total", "", "Tool loops: within one agent invocation, a tool called with the same arguments, or in a row with no other tool between, loops.min_repeats times or more; one per invocation and tool.", true, lAgent, lTool)
 	m.loopCost = sum("agent_loop_cost_usd_total", "", "USD spent by an invocation's own LLM calls that started inside one of its tool loops.", false, lAgent)
+	m.guardrails = sum("agent_guardrail_results_total", "", "Guardrail results by guardrail and the provider's own result value (a block is a result, not a failure).", true, lAgent, lGuard, lResult)
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)

@@ -24,7 +24,13 @@ const (
 	sigRecovery      = tracestore.SigRecovery
 	sigStep          = tracestore.SigStep
 	sigApproval      = tracestore.SigApproval
+	sigGuardrail     = tracestore.SigGuardrail
 )
+
+// guardrailObs is one guardrail result (see tracestore.GuardrailSep).
+func guardrailObs(guardrail, result string, spanID pcommon.SpanID) obs {
+	return obs{kind: obsSignal, sig: sigGuardrail, name: guardrail + tracestore.GuardrailSep + result, spanID: spanID}
+}
 
 // obs is one span-level observation on its way to the series. Its strings
 // may alias span memory or the store's interned strings: emit uses them

@@ -112,6 +112,13 @@ type Info struct {
 	// original arguments.
 	ToolArgsHash uint64
 
+	// GuardrailName names the guardrail a guardrail span ran (also when its
+	// results come as events); HasGuardrail: the span itself is one
+	// guardrail result, GuardrailResult (the provider's own value, or
+	// "unspecified"). A block is a result, not an error.
+	GuardrailName, GuardrailResult string
+	HasGuardrail                   bool
+
 	// TTFT is the time to first token (chunk) of a streamed LLM call, in
 	// seconds, when the span says (HasTTFT).
 	TTFT    float64
@@ -344,6 +351,12 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 		info.ToolArgsHash = HashArgs(strs[roleToolArgs])
 	}
 
+	if info.Kind == KindOther {
+		fillGuardrail(span, info, strs)
+	}
+	if !info.HasGuardrail && info.StepOutcome == StepSafetyBlocked {
+		info.GuardrailName, info.GuardrailResult, info.HasGuardrail = GuardrailSafety, StepSafetyBlocked, true
+	}
 	if info.Kind == KindLLM {
 		e.fillTokens(info, nums, prio)
 		e.fillTTFT(span, info, strs[roleCompletionStart], nums, prio)
@@ -708,4 +721,51 @@ func (e *Extractor) fillTTFT(span ptrace.Span, info *Info, completionStart strin
 			return
 		}
 	}
+}
+
+// The seed's safety block: a step outcome that is also a guardrail result,
+// counted under the guardrail name "safety".
+const (
+	StepSafetyBlocked = "safety_blocked"
+	GuardrailSafety   = "safety"
+	// GuardrailUnspecified is the result (or name) of a guardrail span that
+	// says none: no allow/deny verdict is made up.
+	GuardrailUnspecified = "unspecified"
+)
+
+// fillGuardrail recognises guardrail spans: GenAI semconv (draft)
+// apply_guardrail, whose results usually come as gen_ai.guardrail.result
+// events (the span counts itself only when it carries a result);
+// OpenLLMetry's guardrail.run spans ({name}.guardrail, status PASSED or
+// FAILED; their per-guard children are not counted again); OpenInference
+// GUARDRAIL spans (named after the guardrail; no result attribute).
+func fillGuardrail(span ptrace.Span, info *Info, strs *[numStringRoles]string) {
+	name, result := strs[roleGuardrailName], strs[roleGuardrailResult]
+	switch {
+	case strs[roleOperation] == "apply_guardrail":
+		if name == "" {
+			name = strings.TrimPrefix(span.Name(), "apply_guardrail ")
+		}
+		info.GuardrailName = name
+		info.HasGuardrail = result != ""
+	case strs[roleOperation] == "guardrail.run":
+		if name == "" {
+			name = strings.TrimSuffix(span.Name(), ".guardrail")
+		}
+		info.GuardrailName, info.HasGuardrail = name, true
+	case strs[roleOpenInferenceKind] == "GUARDRAIL":
+		if name == "" {
+			name = span.Name()
+		}
+		info.GuardrailName, info.HasGuardrail = name, true
+	default:
+		return
+	}
+	if info.GuardrailName == "" {
+		info.GuardrailName = GuardrailUnspecified
+	}
+	if result == "" {
+		result = GuardrailUnspecified
+	}
+	info.GuardrailResult = result
 }

@@ -32,6 +32,9 @@ const (
 	// roleCompletionStart: when the first chunk arrived, as a timestamp
 	// (Langfuse); time to first token is it minus the span's start.
 	roleCompletionStart
+	// Guardrails: the guardrail's name and the provider's own result value.
+	roleGuardrailName
+	roleGuardrailResult
 
 	// numeric roles
 	roleTokensInput
@@ -115,6 +118,10 @@ var builtinKeys = map[role][]string{
 	roleTTFTSeconds:     {AttrTTFT, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"},
 	roleTTFTMillis:      {"ai.response.msToFirstChunk", "ai.stream.msToFirstChunk", "time_to_first_token_ms"},
 	roleCompletionStart: {"langfuse.observation.completion_start_time"},
+	// Guardrails: the GenAI semconv draft (apply_guardrail), OpenLLMetry's
+	// traceloop-sdk guardrail spans (guardrail.run).
+	roleGuardrailName:   {"gen_ai.guardrail.component.name", "gen_ai.guardrail.name"},
+	roleGuardrailResult: {"gen_ai.guardrail.result.value", "gen_ai.guardrail.status"},
 }
 
 // RoleName is the name a user rule uses to map an attribute to a role.

@@ -96,6 +96,14 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleAgentID, prio: 2}, true
 	case "gen_ai.conversation.id":
 		return keyRole{role: roleConversationID, prio: 2}, true
+	case "gen_ai.guardrail.component.name":
+		return keyRole{role: roleGuardrailName, prio: 0}, true
+	case "gen_ai.guardrail.name":
+		return keyRole{role: roleGuardrailName, prio: 2}, true
+	case "gen_ai.guardrail.result.value":
+		return keyRole{role: roleGuardrailResult, prio: 0}, true
+	case "gen_ai.guardrail.status":
+		return keyRole{role: roleGuardrailResult, prio: 2}, true
 	case "gen_ai.operation.name":
 		return keyRole{role: roleOperation, prio: 0}, true
 	case "gen_ai.provider.name":

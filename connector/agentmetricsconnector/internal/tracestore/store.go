@@ -98,7 +98,15 @@ const (
 	SigStep
 	SigApproval
 	SigFeedback
+	// SigGuardrail: a guardrail result; its Name holds the guardrail's
+	// name and the result, joined by GuardrailSep.
+	SigGuardrail
 )
+
+// GuardrailSep joins a guardrail's name and result in one signal name, so
+// that the result travels every path a signal label does (interning, the
+// decision cache's prints, log records).
+const GuardrailSep = "\x1f"
 
 // Signal is one L3/L4 signal carried by a span (attribute or event).
 type Signal struct {
