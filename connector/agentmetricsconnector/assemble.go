@@ -110,6 +110,11 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 		}
 		tr.LLM = append(tr.LLM, f)
 		sp.Extra = uint32(len(tr.LLM))
+		if c.cfg.GenAIMetrics {
+			g := genaiOf(s.Attributes(), in.Operation, in.Provider, in.Model)
+			tr.GenAI = append(tr.GenAI, tracestore.GenAIFacts{Operation: strs.Intern(g.operation), Provider: strs.Intern(g.provider),
+				RequestModel: strs.Intern(g.requestModel), ResponseModel: strs.Intern(g.responseModel)})
+		}
 	case agentspan.KindTool:
 		sp.Name = strs.Cached(&c.batch.names[1], orUnknown(in.ToolName))
 		sp.Status = strs.Intern(in.ToolStatus)

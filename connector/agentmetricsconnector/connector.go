@@ -293,6 +293,9 @@ func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, fn f
 			tokens: [4]int64{t.Uncached(), t.Output, t.CacheRead, t.CacheWrite}, value: spanSeconds(s)}
 		o.cost, o.hasCost = c.costOf(in)
 		o.ttft, o.hasTTFT = in.TTFT, in.HasTTFT
+		if c.cfg.GenAIMetrics {
+			o.genai = genaiOf(s.Attributes(), in.Operation, in.Provider, in.Model)
+		}
 		fn(o)
 	case agentspan.KindTool:
 		fn(obs{kind: obsTool, name: orUnknown(in.ToolName), status: in.ToolStatus, spanID: s.SpanID(), value: spanSeconds(s)})
@@ -338,18 +341,19 @@ func (c *agentConnector) emit(agent string, traceID pcommon.TraceID, o *obs, now
 	case obsLLM:
 		c.emitLLM(agent, traceID, o, ts)
 		if m.genaiTokenUsage != nil {
-			if o.tokens[0]+o.tokens[2]+o.tokens[3] > 0 {
-				m.genaiTokenUsage.Observe(series.Key{o.name, "input", "chat"}, float64(o.tokens[0]+o.tokens[2]+o.tokens[3]), traceID, o.spanID, ts)
+			g := &o.genai
+			if in := o.tokens[0] + o.tokens[2] + o.tokens[3]; in > 0 {
+				m.genaiTokenUsage.Observe(series.Key{g.operation, g.provider, "input", g.requestModel, g.responseModel}, float64(in), traceID, o.spanID, ts)
 			}
 			if o.tokens[1] > 0 {
-				m.genaiTokenUsage.Observe(series.Key{o.name, "output", "chat"}, float64(o.tokens[1]), traceID, o.spanID, ts)
+				m.genaiTokenUsage.Observe(series.Key{g.operation, g.provider, "output", g.requestModel, g.responseModel}, float64(o.tokens[1]), traceID, o.spanID, ts)
 			}
-			m.genaiOpDuration.Observe(series.Key{o.name, "chat"}, o.value, traceID, o.spanID, ts)
+			m.genaiOpDuration.Observe(series.Key{g.operation, g.provider, g.requestModel, g.responseModel, errorType(o.failed, "")}, o.value, traceID, o.spanID, ts)
 		}
 	case obsTool:
 		c.emitTool(agent, traceID, o, ts)
 		if m.genaiToolDuration != nil {
-			m.genaiToolDuration.Observe(series.Key{agent, o.name}, o.value, traceID, o.spanID, ts)
+			m.genaiToolDuration.Observe(series.Key{o.name, agent, errorType(false, o.status)}, o.value, traceID, o.spanID, ts)
 		}
 		c.trackTool(agent, o.name, now)
 	case obsSignal:

@@ -96,6 +96,11 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 				tokens: [4]int64{int64(f.Tokens[0]), int64(f.Tokens[1]), int64(f.Tokens[2]), int64(f.Tokens[3])},
 				value:  float64(sp.Seconds), cost: f.Cost, hasCost: sp.Flags&tracestore.HasCost != 0,
 				ttft: float64(f.TTFT), hasTTFT: sp.Flags&tracestore.HasTTFT != 0}
+			if len(t.GenAI) > 0 {
+				g := &t.GenAI[sp.Extra-1]
+				o.genai = genaiLabels{operation: strs.String(g.Operation), provider: strs.String(g.Provider),
+					requestModel: strs.String(g.RequestModel), responseModel: strs.String(g.ResponseModel)}
+			}
 			if own := res.Owner[i]; own >= 0 {
 				cs.llm[own]++
 			}
@@ -157,6 +162,13 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 		}
 		m.reasoningSteps.Observe(series.Key{agent}, float64(steps), t.ID, sp.ID, ts)
 		m.toolCallsPerRun.Observe(series.Key{agent}, float64(cs.tools[inv]), t.ID, sp.ID, ts)
+		if m.genaiAgentDuration != nil {
+			// Every invocation, nested ones too, each call once against
+			// the agent that made it.
+			m.genaiAgentDuration.Observe(series.Key{agent, errorType(failed, "")}, float64(sp.Seconds), t.ID, sp.ID, ts)
+			m.genaiInferenceCalls.Observe(series.Key{agent}, float64(cs.llm[inv]), t.ID, sp.ID, ts)
+			m.genaiToolCalls.Observe(series.Key{agent}, float64(cs.tools[inv]), t.ID, sp.ID, ts)
+		}
 		if res.Caller[inv] >= 0 {
 			continue
 		}
@@ -181,9 +193,6 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 			taskType = "default"
 		}
 		m.tasks.Add(series.Key{agent, taskType, outcome}, 1, ts)
-		if m.genaiAgentDuration != nil {
-			m.genaiAgentDuration.Observe(series.Key{agent}, dur, t.ID, sp.ID, ts)
-		}
 	}
 	c.decideLoops(t, res, ts)
 	if primary == "" && n > 0 {

@@ -11,6 +11,9 @@ var (
 	modelLatencyBuckets    = []float64{0.1, 0.3, 0.5, 1, 2, 5, 10, 30, 60}
 	// ttftBuckets are the GenAI semconv's for
 	// gen_ai.client.operation.time_to_first_chunk.
+	// genaiSeconds: the semconv's bounds for operation and tool durations.
+	genaiSeconds           = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
+	genaiCalls             = []float64{1, 2, 4, 8, 16, 32, 64, 128}
 	ttftBuckets            = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
 	reasoningStepBuckets   = []float64{1, 2, 3, 5, 8, 12, 20}
 	toolCallsPerRunBuckets = []float64{0, 1, 2, 3, 5, 8, 12, 20}
@@ -50,6 +53,7 @@ type agentMetrics struct {
 	loops, loopCost, guardrails                    *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
+	genaiInferenceCalls, genaiToolCalls            *series.Metric
 }
 
 func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentMetrics {
@@ -92,12 +96,21 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.runCost = hist("agent_run_cost_usd", "", "Cost per run (entry invocation) in USD, its whole tree included.", runCostBuckets, lAgent)
 	m.feedback = hist("agent_user_feedback_score", "", "User feedback scores.", feedbackBuckets, lAgent)
 	if genai {
-		m.genaiTokenUsage = hist("gen_ai.client.token.usage", "{token}", "GenAI semconv: tokens per operation.",
-			[]float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}, "gen_ai.request.model", "gen_ai.token.type", "gen_ai.operation.name")
-		m.genaiOpDuration = hist("gen_ai.client.operation.duration", "s", "GenAI semconv: duration of a GenAI operation.",
-			[]float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}, "gen_ai.request.model", "gen_ai.operation.name")
-		m.genaiAgentDuration = hist("gen_ai.invoke_agent.duration", "s", "Duration of an agent invocation.", requestDurationBuckets, "gen_ai.agent.name")
-		m.genaiToolDuration = hist("gen_ai.execute_tool.duration", "s", "Duration of a tool execution.", toolBuckets, "gen_ai.agent.name", "gen_ai.tool.name")
+		// The GenAI semconv metrics (semantic-conventions-genai), with its
+		// attribute names and recommended bucket boundaries.
+		m.genaiTokenUsage = hist("gen_ai.client.token.usage", "{token}", "GenAI semconv: number of input and output tokens used.",
+			[]float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864},
+			"gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.token.type", "gen_ai.request.model", "gen_ai.response.model")
+		m.genaiOpDuration = hist("gen_ai.client.operation.duration", "s", "GenAI semconv: GenAI operation duration.", genaiSeconds,
+			"gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "error.type")
+		m.genaiAgentDuration = hist("gen_ai.invoke_agent.duration", "s", "GenAI semconv: duration of an agent invocation.",
+			[]float64{0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6}, "gen_ai.agent.name", "error.type")
+		m.genaiInferenceCalls = hist("gen_ai.invoke_agent.inference_calls", "{inference_call}", "GenAI semconv: inference calls of one agent invocation (its own).",
+			genaiCalls, "gen_ai.agent.name")
+		m.genaiToolCalls = hist("gen_ai.invoke_agent.tool_calls", "{tool_call}", "GenAI semconv: tool calls of one agent invocation (its own).",
+			genaiCalls, "gen_ai.agent.name")
+		m.genaiToolDuration = hist("gen_ai.execute_tool.duration", "s", "GenAI semconv: duration of a tool execution.", genaiSeconds,
+			"gen_ai.tool.name", "gen_ai.agent.name", "error.type")
 	}
 	return m
 }

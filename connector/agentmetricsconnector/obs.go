@@ -3,6 +3,8 @@ package agentmetricsconnector
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
+
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/tracestore"
 )
 
@@ -46,8 +48,10 @@ type obs struct {
 	cost    float64
 	value   float64 // seconds, or the feedback score
 	hasTTFT bool
-	ttft    float64        // llm: seconds to the first token
-	spanID  pcommon.SpanID // the exemplar's span
+	ttft    float64 // llm: seconds to the first token
+	// genai: the GenAI semconv labels of an llm call (those metrics on).
+	genai  genaiLabels
+	spanID pcommon.SpanID // the exemplar's span
 }
 
 // storeKind is the tracestore kind of a signal or feedback observation.
@@ -56,4 +60,34 @@ func (o *obs) storeKind() tracestore.SignalKind {
 		return tracestore.SigFeedback
 	}
 	return o.sig
+}
+
+// genaiLabels are an LLM call's GenAI semconv metric labels.
+type genaiLabels struct {
+	operation, provider, requestModel, responseModel string
+}
+
+// genaiOf reads them from the span's Info and attributes; operation is the
+// span's gen_ai.operation.name, else chat (the other conventions' LLM spans).
+func genaiOf(attrs pcommon.Map, operation, provider, model string) genaiLabels {
+	req, resp := agentspan.ModelsOf(attrs)
+	if req == "" {
+		req = model
+	}
+	if operation == "" {
+		operation = "chat"
+	}
+	return genaiLabels{operation: operation, provider: provider, requestModel: req, responseModel: resp}
+}
+
+// errorType is the semconv error.type of a failed call: timeout, else the
+// fallback _OTHER; empty (no label) when it did not fail.
+func errorType(failed bool, status string) string {
+	switch {
+	case status == agentspan.ToolStatusTimeout:
+		return "timeout"
+	case failed || status == agentspan.ToolStatusFailure:
+		return "_OTHER"
+	}
+	return ""
 }

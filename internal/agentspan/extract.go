@@ -769,3 +769,20 @@ func fillGuardrail(span ptrace.Span, info *Info, strs *[numStringRoles]string) {
 	}
 	info.GuardrailResult = result
 }
+
+// ModelsOf returns the request and response model an LLM span names, apart
+// (the GenAI semconv metrics label both; Info.Model is one resolved value):
+// GenAI semconv, OpenLLMetry, the Vercel AI SDK, OpenInference (whose one
+// model name counts as the request's).
+func ModelsOf(attrs pcommon.Map) (request, response string) {
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+				return v.Str()
+			}
+		}
+		return ""
+	}
+	return first("gen_ai.request.model", "llm.request.model", "ai.model.id", "llm.model_name"),
+		first("gen_ai.response.model", "llm.response.model", "ai.response.model")
+}

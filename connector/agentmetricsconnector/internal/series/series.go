@@ -25,8 +25,9 @@ const (
 // Prometheus exporter shows it as otel_metric_overflow="true".
 const OverflowAttribute = "otel.metric.overflow"
 
-// MaxLabels is the most labels a metric may have.
-const MaxLabels = 3
+// MaxLabels is the most labels a metric may have (the GenAI semconv token
+// usage has five).
+const MaxLabels = 5
 
 // Key holds a series' label values in Def.Labels order.
 type Key [MaxLabels]string

@@ -74,6 +74,12 @@ type LLMFacts struct {
 	TTFT float32
 }
 
+// GenAIFacts are the labels the GenAI semconv metrics need of an LLM call,
+// held only when those metrics are on (parallel to Trace.LLM).
+type GenAIFacts struct {
+	Operation, Provider, RequestModel, ResponseModel Str
+}
+
 // ToolFacts are what loop detection needs of a tool call: when it started
 // (the order of the invocation's calls) and the hash of its arguments (0:
 // none known). The arguments themselves are never held.
@@ -133,6 +139,7 @@ type Trace struct {
 	ID      pcommon.TraceID
 	Spans   []Span
 	LLM     []LLMFacts
+	GenAI   []GenAIFacts
 	Tools   []ToolFacts
 	Inv     []InvFacts
 	Signals []Signal
@@ -156,6 +163,7 @@ const (
 	SpanBytes   = int64(unsafe.Sizeof(Span{}))
 	LLMBytes    = int64(unsafe.Sizeof(LLMFacts{}))
 	ToolBytes   = int64(unsafe.Sizeof(ToolFacts{}))
+	GenAIBytes  = int64(unsafe.Sizeof(GenAIFacts{}))
 	InvBytes    = int64(unsafe.Sizeof(InvFacts{}))
 	SignalBytes = int64(unsafe.Sizeof(Signal{}))
 	// LogSignalBytes: one signal of a log record.
@@ -165,7 +173,7 @@ const (
 )
 
 func (t *Trace) footprint() int64 {
-	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes + int64(cap(t.Tools))*ToolBytes +
+	return TraceBytes + int64(cap(t.Spans))*SpanBytes + int64(cap(t.LLM))*LLMBytes + int64(cap(t.Tools))*ToolBytes + int64(cap(t.GenAI))*GenAIBytes +
 		int64(cap(t.Inv))*InvBytes + int64(cap(t.Signals))*SignalBytes + int64(cap(t.LogSignals))*LogSignalBytes
 }
 
@@ -345,7 +353,7 @@ func (s *Store) Open(id pcommon.TraceID, now int64) *Trace {
 		t = s.free[n-1]
 		s.free = s.free[:n-1]
 		s.freeBytes -= t.footprint()
-		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], Tools: t.Tools[:0], Inv: t.Inv[:0], Signals: t.Signals[:0], LogSignals: t.LogSignals[:0]}
+		*t = Trace{Spans: t.Spans[:0], LLM: t.LLM[:0], GenAI: t.GenAI[:0], Tools: t.Tools[:0], Inv: t.Inv[:0], Signals: t.Signals[:0], LogSignals: t.LogSignals[:0]}
 	} else {
 		t = &Trace{}
 	}
@@ -452,6 +460,13 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 		s.strs.Release(sp.Name)
 		s.strs.Release(sp.Status)
 		s.strs.Release(sp.Service)
+	}
+	for i := range t.GenAI {
+		g := &t.GenAI[i]
+		s.strs.Release(g.Operation)
+		s.strs.Release(g.Provider)
+		s.strs.Release(g.RequestModel)
+		s.strs.Release(g.ResponseModel)
 	}
 	for i := range t.Inv {
 		s.strs.Release(t.Inv[i].TaskType)
