@@ -94,6 +94,9 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	if agentspan.ParentIsRemote(s) {
 		sp.Flags |= tracestore.RemoteParent
 	}
+	if in.MCPMethod != "" {
+		sp.Flags |= tracestore.MCP
+	}
 	switch in.Kind {
 	case agentspan.KindLLM:
 		sp.Name = strs.Cached(&c.batch.names[0], orUnknown(in.Model))

@@ -234,10 +234,15 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		st.infos = make([]agentspan.Info, n)
 	}
 	st.infos = st.infos[:n]
-	for i, s := range st.spans {
-		c.extractor.Extract(s, &st.infos[i])
-	}
 	now := c.now()
+	ts := pcommon.NewTimestampFromTime(now)
+	for i, s := range st.spans {
+		in := &st.infos[i]
+		c.extractor.Extract(s, in)
+		if in.MCPMethod != "" {
+			c.observeMCP(s, in.MCPMethod, ts)
+		}
+	}
 	onClose := c.onClose
 	order := st.grouper.Group(st.spans)
 	for start := 0; start < n; {
@@ -441,4 +446,15 @@ func (c *agentConnector) flush(ctx context.Context) error {
 		return nil
 	}
 	return c.next.ConsumeMetrics(ctx, md)
+}
+
+// observeMCP records an MCP span's duration by method, on its side (a
+// server or consumer span is the receiver's; anything else the sender's).
+// Per span, at arrival: it needs nothing of the rest of the trace.
+func (c *agentConnector) observeMCP(s ptrace.Span, method string, ts pcommon.Timestamp) {
+	m := c.metrics.mcpClientDuration
+	if k := s.Kind(); k == ptrace.SpanKindServer || k == ptrace.SpanKindConsumer {
+		m = c.metrics.mcpServerDuration
+	}
+	m.Observe(series.Key{method}, spanSeconds(s), s.TraceID(), s.SpanID(), ts)
 }

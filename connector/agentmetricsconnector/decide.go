@@ -109,6 +109,9 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 				cs.hasCost[e] = true
 			}
 		case agentspan.KindTool:
+			if res.Shadowed[i] {
+				continue
+			}
 			o = obs{kind: obsTool, name: strs.String(sp.Name), status: strs.String(sp.Status), spanID: sp.ID, value: float64(sp.Seconds)}
 			if own := res.Owner[i]; own >= 0 {
 				cs.tools[own]++

@@ -67,7 +67,9 @@ func (c *agentConnector) decideLoops(t *tracestore.Trace, res *tracestore.Resolu
 		}
 		switch sp.Kind {
 		case agentspan.KindTool:
-			ls.calls = append(ls.calls, int32(i))
+			if !res.Shadowed[i] {
+				ls.calls = append(ls.calls, int32(i))
+			}
 		case agentspan.KindLLM:
 			if !res.Shadowed[i] && sp.Flags&tracestore.HasCost != 0 {
 				ls.llms = append(ls.llms, int32(i))

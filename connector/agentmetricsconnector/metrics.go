@@ -12,8 +12,10 @@ var (
 	// ttftBuckets are the GenAI semconv's for
 	// gen_ai.client.operation.time_to_first_chunk.
 	// genaiSeconds: the semconv's bounds for operation and tool durations.
-	genaiSeconds           = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
-	genaiCalls             = []float64{1, 2, 4, 8, 16, 32, 64, 128}
+	genaiSeconds = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
+	genaiCalls   = []float64{1, 2, 4, 8, 16, 32, 64, 128}
+	// mcpBuckets: the MCP semconv\'s for its operation durations.
+	mcpBuckets             = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}
 	ttftBuckets            = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
 	reasoningStepBuckets   = []float64{1, 2, 3, 5, 8, 12, 20}
 	toolCallsPerRunBuckets = []float64{0, 1, 2, 3, 5, 8, 12, 20}
@@ -51,6 +53,7 @@ type agentMetrics struct {
 	stepOutcomes, approvals, selectionRatio, drift *series.Metric
 	tasks, runCost, feedback                       *series.Metric
 	loops, loopCost, guardrails                    *series.Metric
+	mcpClientDuration, mcpServerDuration           *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
 	genaiInferenceCalls, genaiToolCalls            *series.Metric
@@ -90,6 +93,10 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.loops = sum("agent_loops_total", "", "Tool loops: within one agent invocation, a tool called with the same arguments, or in a row with no other tool between, loops.min_repeats times or more; one per invocation and tool.", true, lAgent, lTool)
 	m.loopCost = sum("agent_loop_cost_usd_total", "", "USD spent by an invocation's own LLM calls that started inside one of its tool loops.", false, lAgent)
 	m.guardrails = sum("agent_guardrail_results_total", "", "Guardrail results by guardrail and the provider's own result value (a block is a result, not a failure).", true, lAgent, lGuard, lResult)
+	// MCP operation durations, as the MCP semconv's metrics: every MCP
+	// client or server span, by method only (no session or request ids).
+	m.mcpClientDuration = hist("mcp.client.operation.duration", "s", "MCP semconv: duration of an MCP request or notification as the sender observed it.", mcpBuckets, "mcp.method.name")
+	m.mcpServerDuration = hist("mcp.server.operation.duration", "s", "MCP semconv: duration of an MCP request or notification as the receiver handled it.", mcpBuckets, "mcp.method.name")
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)

@@ -119,6 +119,10 @@ type Info struct {
 	GuardrailName, GuardrailResult string
 	HasGuardrail                   bool
 
+	// MCPMethod is the span's mcp.method.name (an MCP client or server
+	// span); a tools/call span is a tool call named by the MCP tool.
+	MCPMethod string
+
 	// TTFT is the time to first token (chunk) of a streamed LLM call, in
 	// seconds, when the span says (HasTTFT).
 	TTFT    float64
@@ -327,6 +331,12 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	info.IsError = span.Status().Code() == ptrace.StatusCodeError
 
 	e.classify(span, attrs, strs, prio, info)
+	info.MCPMethod = strs[roleMCPMethod]
+	if info.MCPMethod == MCPToolsCall && info.Kind == KindOther && !info.KindFixed {
+		// An MCP tools/call span without gen_ai.operation.name (which the
+		// MCP semconv only recommends) is still the tool call.
+		info.Kind = KindTool
+	}
 
 	// Traceloop names the entity in one attribute for every kind.
 	if entity := strs[roleTraceloopEntity]; entity != "" {
@@ -511,6 +521,9 @@ func toolNameFromSpanName(name string) string {
 	if rest, ok := strings.CutPrefix(name, "execute_tool "); ok {
 		return rest
 	}
+	if rest, ok := strings.CutPrefix(name, MCPToolsCall+" "); ok {
+		return rest
+	}
 	if rest, ok := strings.CutSuffix(name, ".tool"); ok {
 		return rest
 	}
@@ -522,6 +535,11 @@ func toolNameFromSpanName(name string) string {
 func toolStatus(span ptrace.Span, errorType string) string {
 	st := span.Status()
 	if st.Code() != ptrace.StatusCodeError {
+		// MCP: a CallToolResult with isError is error.type tool_error,
+		// whatever the span status says.
+		if errorType == MCPToolError {
+			return ToolStatusFailure
+		}
 		return ToolStatusSuccess
 	}
 	if isTimeout(errorType) || isTimeout(st.Message()) {
@@ -786,3 +804,9 @@ func ModelsOf(attrs pcommon.Map) (request, response string) {
 	return first("gen_ai.request.model", "llm.request.model", "ai.model.id", "llm.model_name"),
 		first("gen_ai.response.model", "llm.response.model", "ai.response.model")
 }
+
+// MCP (semantic-conventions-genai docs/gen-ai/mcp.md).
+const (
+	MCPToolsCall = "tools/call"
+	MCPToolError = "tool_error"
+)

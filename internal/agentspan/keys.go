@@ -35,6 +35,8 @@ const (
 	// Guardrails: the guardrail's name and the provider's own result value.
 	roleGuardrailName
 	roleGuardrailResult
+	// roleMCPMethod: an MCP request or notification (mcp.method.name).
+	roleMCPMethod
 
 	// numeric roles
 	roleTokensInput
@@ -122,6 +124,7 @@ var builtinKeys = map[role][]string{
 	// traceloop-sdk guardrail spans (guardrail.run).
 	roleGuardrailName:   {"gen_ai.guardrail.component.name", "gen_ai.guardrail.name"},
 	roleGuardrailResult: {"gen_ai.guardrail.result.value", "gen_ai.guardrail.status"},
+	roleMCPMethod:       {"mcp.method.name"},
 }
 
 // RoleName is the name a user rule uses to map an attribute to a role.

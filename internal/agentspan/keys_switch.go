@@ -172,6 +172,8 @@ func builtinKeyRole(k string) (keyRole, bool) {
 		return keyRole{role: roleTokensOutput, prio: 5}, true
 	case "llm.usage.prompt_tokens":
 		return keyRole{role: roleTokensInput, prio: 5}, true
+	case "mcp.method.name":
+		return keyRole{role: roleMCPMethod, prio: 0}, true
 	case "openinference.span.kind":
 		return keyRole{role: roleOpenInferenceKind, prio: 0}, true
 	case "session.id":

@@ -19,7 +19,7 @@ var roleIdent = map[role]string{
 	roleTraceloopKind: "roleTraceloopKind", roleTraceloopEntity: "roleTraceloopEntity",
 	roleLLMRequestType: "roleLLMRequestType", roleVercelOperation: "roleVercelOperation", roleTaskType: "roleTaskType",
 	roleTaskOutcome: "roleTaskOutcome", roleHallucinationType: "roleHallucinationType", roleRecoveryStrategy: "roleRecoveryStrategy",
-	roleStepOutcome: "roleStepOutcome", roleApprovalResult: "roleApprovalResult", roleErrorType: "roleErrorType", roleToolArgs: "roleToolArgs", roleCompletionStart: "roleCompletionStart", roleGuardrailName: "roleGuardrailName", roleGuardrailResult: "roleGuardrailResult", roleTTFTSeconds: "roleTTFTSeconds", roleTTFTMillis: "roleTTFTMillis",
+	roleStepOutcome: "roleStepOutcome", roleApprovalResult: "roleApprovalResult", roleErrorType: "roleErrorType", roleToolArgs: "roleToolArgs", roleCompletionStart: "roleCompletionStart", roleGuardrailName: "roleGuardrailName", roleGuardrailResult: "roleGuardrailResult", roleMCPMethod: "roleMCPMethod", roleTTFTSeconds: "roleTTFTSeconds", roleTTFTMillis: "roleTTFTMillis",
 	roleTokensInput: "roleTokensInput", roleTokensOutput: "roleTokensOutput", roleTokensCacheRead: "roleTokensCacheRead",
 	roleTokensCacheWrite: "roleTokensCacheWrite", roleTokensReasoning: "roleTokensReasoning", roleCostUSD: "roleCostUSD",
 	roleRunTotalSteps: "roleRunTotalSteps", roleFeedbackScore: "roleFeedbackScore",

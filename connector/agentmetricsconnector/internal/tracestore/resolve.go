@@ -18,7 +18,9 @@ import (
 //     ancestry is broken (a parent never arrived) counts against the
 //     trace's only invocation when there is exactly one;
 //   - an llm span with an llm span beneath it (a framework span around a
-//     provider span) is Shadowed: the innermost one is the call.
+//     provider span) is Shadowed: the innermost one is the call. An MCP
+//     server tools/call span under the client span of the same call is
+//     Shadowed: the client's counts.
 type Resolution struct {
 	Owner        []int32
 	Caller       []int32 // for invocations: the enclosing invocation, -1 for entries
@@ -236,6 +238,18 @@ func (s *Store) Resolve(t *Trace) *Resolution {
 				}
 				out.Shadowed[p] = true
 			}
+		}
+	}
+	// An MCP tools/call server span right under the client span of the same
+	// call (context propagated through params._meta) is that call again:
+	// the client's, the agent's view, counts.
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		if sp.Kind != agentspan.KindTool || sp.Flags&MCP == 0 || out.Dup[i] {
+			continue
+		}
+		if p := r.parent[i]; p >= 0 && t.Spans[p].Kind == agentspan.KindTool && t.Spans[p].Flags&MCP != 0 && t.Spans[p].Name == sp.Name {
+			out.Shadowed[i] = true
 		}
 	}
 	return out

@@ -43,6 +43,8 @@ const (
 	HasTotalSteps
 	// HasTTFT: the LLM facts carry a time to first token.
 	HasTTFT
+	// MCP: an MCP client or server span (mcp.method.name).
+	MCP
 )
 
 // Span is the skeleton of one held span: what trace-level decisions and
