@@ -133,8 +133,8 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	default:
 		// Invocations and roots (which may be the run) keep their run-level
 		// attributes.
-		if in.TaskType != "" || in.TaskOutcome != "" || in.HasTotalSteps {
-			f := tracestore.InvFacts{TaskType: strs.Intern(in.TaskType), TaskOutcome: strs.Intern(in.TaskOutcome)}
+		if in.TaskType != "" || in.TaskOutcome != "" || in.HasTotalSteps || in.ConversationID != "" {
+			f := tracestore.InvFacts{TaskType: strs.Intern(in.TaskType), TaskOutcome: strs.Intern(in.TaskOutcome), Conversation: strs.Intern(in.ConversationID)}
 			if in.HasTotalSteps {
 				f.TotalSteps = int32(min(in.RunTotalSteps, math.MaxInt32))
 				sp.Flags |= tracestore.HasTotalSteps

@@ -31,8 +31,9 @@ type Config struct {
 	// MetricsExpiration removes a series that received no observation for
 	// this long (0: never), as span_metrics' metrics_expiration; a series
 	// that comes back restarts (a counter reset for Prometheus).
-	MetricsExpiration time.Duration `mapstructure:"metrics_expiration"`
-	Loops             LoopsConfig   `mapstructure:"loops"`
+	MetricsExpiration time.Duration  `mapstructure:"metrics_expiration"`
+	Loops             LoopsConfig    `mapstructure:"loops"`
+	Sessions          SessionsConfig `mapstructure:"sessions"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
 	// Conventions (max_tokens_per_call, rules, attribute_mappings,
@@ -81,6 +82,18 @@ type RunsConfig struct {
 type LoopsConfig struct {
 	Enabled    bool `mapstructure:"enabled"`
 	MinRepeats int  `mapstructure:"min_repeats"`
+}
+
+// SessionsConfig configures agent_session_turns and
+// agent_session_input_token_growth (conversations of several runs).
+type SessionsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// IdleTimeout: a conversation with no turn closed for this long has
+	// ended (longer than runs.ttl).
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxSessions bounds the conversations followed at once (about 100
+	// bytes each); past it the least recently active one ends early.
+	MaxSessions int `mapstructure:"max_sessions"`
 }
 
 // ExemplarsConfig controls histogram exemplars.
@@ -149,6 +162,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Loops.Enabled && c.Loops.MinRepeats < 2 {
 		errs = append(errs, fmt.Errorf("loops.min_repeats: must be at least 2 (a call repeated once is not a loop), got %d", c.Loops.MinRepeats))
+	}
+	// A turn's trace may close up to runs.ttl after its last span: a
+	// shorter idle timeout would end conversations between two turns.
+	if c.Sessions.Enabled && c.Sessions.IdleTimeout <= c.Runs.TTL {
+		errs = append(errs, fmt.Errorf("sessions.idle_timeout: must be longer than runs.ttl (%s), got %s", c.Runs.TTL, c.Sessions.IdleTimeout))
+	}
+	if c.Sessions.Enabled && c.Sessions.MaxSessions <= 0 {
+		errs = append(errs, fmt.Errorf("sessions.max_sessions: must be positive, got %d", c.Sessions.MaxSessions))
 	}
 	if len(c.ToolDurationBuckets) == 0 {
 		errs = append(errs, errors.New("tool_duration_buckets: at least one bound is required"))

@@ -51,6 +51,7 @@ type agentConnector struct {
 	batch             batchState
 	loops             loopScratch
 	closing           closeState
+	sessions          *sessionTracker
 	skipped           skippedRoots
 	lateParents       map[pcommon.SpanID]bool // scratch of late()
 	// held is what the telemetry last reported of the store; closed counts
@@ -103,6 +104,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	}
 	c := &agentConnector{
 		cfg:       cfg,
+		sessions:  newSessionTracker(),
 		logger:    set.Logger,
 		next:      next,
 		telemetry: tb,
@@ -407,6 +409,7 @@ func (c *agentConnector) flush(ctx context.Context) error {
 	c.mu.Lock()
 	now := c.now()
 	c.store.CloseDue(now.UnixNano(), c.onClose)
+	c.expireSessions(now)
 	c.reportHeld(ctx)
 
 	ts := pcommon.NewTimestampFromTime(now)

@@ -219,6 +219,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 	if t.Conversation != 0 && primary != "" {
 		c.rememberConversation(strs.String(t.Conversation), primary)
 	}
+	c.decideTurn(t, res, now)
 	clear(cs.agent) // do not keep strings of the closed trace reachable
 	if cap(cs.agent) > maxScratchSpans {
 		*cs = closeState{} // one huge trace must not pin its scratch

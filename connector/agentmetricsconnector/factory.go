@@ -47,6 +47,7 @@ func createDefaultConfig() component.Config {
 		},
 		ToolDurationBuckets: DefaultToolDurationBuckets,
 		Loops:               LoopsConfig{Enabled: true, MinRepeats: 3},
+		Sessions:            SessionsConfig{Enabled: true, IdleTimeout: time.Hour, MaxSessions: 100_000},
 		Conventions:         agentconv.Default(),
 	}
 }

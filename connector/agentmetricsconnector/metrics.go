@@ -54,6 +54,7 @@ type agentMetrics struct {
 	tasks, runCost, feedback                       *series.Metric
 	loops, loopCost, guardrails                    *series.Metric
 	mcpClientDuration, mcpServerDuration           *series.Metric
+	sessionTurns, sessionGrowth                    *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
 	genaiInferenceCalls, genaiToolCalls            *series.Metric
@@ -97,6 +98,8 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	// client or server span, by method only (no session or request ids).
 	m.mcpClientDuration = hist("mcp.client.operation.duration", "s", "MCP semconv: duration of an MCP request or notification as the sender observed it.", mcpBuckets, "mcp.method.name")
 	m.mcpServerDuration = hist("mcp.server.operation.duration", "s", "MCP semconv: duration of an MCP request or notification as the receiver handled it.", mcpBuckets, "mcp.method.name")
+	m.sessionTurns = hist("agent_session_turns", "", "Turns (runs) of one conversation, observed when it has been idle for sessions.idle_timeout.", sessionTurnBuckets, lAgent)
+	m.sessionGrowth = hist("agent_session_input_token_growth", "", "Input tokens of a conversation's turn minus its previous turn's (start order), from its second turn on, observed when the conversation ends.", sessionGrowthBuckets, lAgent)
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)

@@ -335,8 +335,13 @@ func replay(t *testing.T, ds []delivery) metricsView {
 		h.consume(buildBatch(d.spans, start))
 	}
 	h.advance(h.c.cfg.Runs.TTL + time.Minute)
-	v := h.flush()
+	h.flush()
 	require.Zero(t, h.c.store.Len(), "every trace closed")
+	// And every conversation ended (idle), so that its turns and growth
+	// are in the comparison too.
+	h.advance(h.c.cfg.Sessions.IdleTimeout + time.Minute)
+	v := h.flush()
+	require.Zero(t, h.c.sessions.order.Len(), "every conversation ended")
 	return v
 }
 

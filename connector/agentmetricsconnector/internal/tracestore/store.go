@@ -94,7 +94,10 @@ type ToolFacts struct {
 // invocation (explicit agent spans and roots).
 type InvFacts struct {
 	TaskType, TaskOutcome Str
-	TotalSteps            int32
+	// Conversation is the span's own conversation id (the turn's, when the
+	// span is the run: whatever other spans of the trace say).
+	Conversation Str
+	TotalSteps   int32
 }
 
 // SignalKind says what a Signal is.
@@ -473,6 +476,7 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 	for i := range t.Inv {
 		s.strs.Release(t.Inv[i].TaskType)
 		s.strs.Release(t.Inv[i].TaskOutcome)
+		s.strs.Release(t.Inv[i].Conversation)
 	}
 	for i := range t.Signals {
 		s.strs.Release(t.Signals[i].Name)
