@@ -3,8 +3,8 @@
 // agent.* convention, the OpenTelemetry GenAI semconv or OpenInference, with
 // scenarios (error, latency, cost, tool failure, hallucination spikes, the
 // tool-selection drift incident and runs stuck in a tool loop) that start at
-// chosen times. It is deterministic for a seed and counts exactly what it
-// sent.
+// chosen times. Half the LLM calls are streamed and say their time to first
+// token. It is deterministic for a seed and counts exactly what it sent.
 package agentsim
 
 import (
@@ -32,6 +32,15 @@ const (
 	HallucinationSpike = "hallucination_spike"
 	ToolSelectionDrift = "tool_selection_drift"
 	ToolLoop           = "tool_loop"
+)
+
+// Where a streamed LLM call says its time to first token: the seed's and
+// GenAI's attributes (seconds) and OpenInference's event (at the first
+// token).
+const (
+	AttrTTFTSeed    = "agent.llm.time_to_first_token"
+	AttrTTFTGenAI   = "gen_ai.response.time_to_first_chunk"
+	EventFirstToken = "First Token Stream Event"
 )
 
 // Scenarios lists every scenario name.
@@ -108,6 +117,12 @@ type Totals struct {
 	// start of its first call and the end of its last (the LoopCalls-1
 	// between the polls): what agent_loop_cost_usd_total prices.
 	LoopLLMCalls map[string]int `json:"loop_llm_calls"` // agent -> n
+	// StreamedCalls are the LLM calls that were streamed and carry their
+	// time to first token (one agent_time_to_first_token_seconds
+	// observation each); TTFTSeconds is the sum of those times, summed from
+	// the values written, in the order they were sent.
+	StreamedCalls map[string]int     `json:"streamed_calls"` // agent -> n
+	TTFTSeconds   map[string]float64 `json:"ttft_seconds"`   // agent -> sum
 }
 
 func newTotals() *Totals {
@@ -115,6 +130,7 @@ func newTotals() *Totals {
 		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{},
 		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
 		Hallucinations: map[string]int{}, Feedback: map[string]int{}, Loops: map[string]map[string]int{}, LoopLLMCalls: map[string]int{},
+		StreamedCalls: map[string]int{}, TTFTSeconds: map[string]float64{},
 	}
 }
 
@@ -124,6 +140,10 @@ type Sim struct {
 	tracer trace.Tracer
 	mu     sync.Mutex
 	rnd    *rand.Rand
+	// stream decides which LLM calls are streamed and their time to first
+	// token: a source of its own, so rnd draws what it drew before calls
+	// were streamed and a seed's runs are otherwise the same.
+	stream *rand.Rand
 	totals *Totals
 	n      int
 }
@@ -139,7 +159,8 @@ func New(cfg Config, tracer trace.Tracer) *Sim {
 	if len(cfg.Conventions) == 0 {
 		cfg.Conventions = []string{ConvSeed}
 	}
-	return &Sim{cfg: cfg, tracer: tracer, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), totals: newTotals()}
+	return &Sim{cfg: cfg, tracer: tracer, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), stream: rand.New(rand.NewPCG(cfg.Seed, 0x57ea)),
+		totals: newTotals()}
 }
 
 // active reports which scenarios are on at elapsed.
@@ -169,6 +190,10 @@ type llmCall struct {
 	in, out       int64
 	hallucination bool
 	dur           time.Duration
+	// ttft is the time to first token of a streamed call (0: not
+	// streamed), in whole milliseconds so every convention writes it
+	// exactly: seconds attributes and an event at start+ttft alike.
+	ttft time.Duration
 }
 
 type toolCall struct {
@@ -203,6 +228,16 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 			c.in, c.out = c.in*10, c.out*10
 		}
 		c.hallucination = r.Float64() < map[bool]float64{false: 0.0, true: 0.30}[on[HallucinationSpike]]
+		// Half the calls are streamed. Their first token comes after 10-40%
+		// of the call; under latency_spike, when the provider queues, after
+		// 40-70% of the (five times longer) call.
+		if sr := s.stream; sr.IntN(2) == 0 {
+			pct := 10 + sr.IntN(31)
+			if on[LatencySpike] {
+				pct += 30
+			}
+			c.ttft = c.dur / time.Millisecond * time.Duration(pct) / 100 * time.Millisecond // at least 30ms
+		}
 		return c
 	}
 	steps := 2 + r.IntN(3)
@@ -287,6 +322,10 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 	for i, c := range p.llm {
 		_, sp := s.tracer.Start(runCtx, llmName(p.conv, c.model), trace.WithTimestamp(t), trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(llmAttrs(p.conv, c, i)...))
+		if c.ttft > 0 && p.conv == ConvOpenInference {
+			// OpenInference says it with an event at the first token.
+			sp.AddEvent(EventFirstToken, trace.WithTimestamp(t.Add(c.ttft)))
+		}
 		t = t.Add(c.dur)
 		sp.End(trace.WithTimestamp(t))
 		if ti < len(p.tools) && i < len(p.llm)-1 { // tools between LLM calls, as siblings
@@ -353,6 +392,10 @@ func (s *Sim) count(p plan) {
 		if c.hallucination {
 			tt.Hallucinations[p.agent]++
 		}
+		if c.ttft > 0 {
+			tt.StreamedCalls[p.agent]++
+			tt.TTFTSeconds[p.agent] += c.ttft.Seconds()
+		}
 	}
 	for _, tc := range p.tools {
 		tt.ToolCalls[p.agent][tc.name+"/"+tc.status]++
@@ -376,6 +419,7 @@ func (s *Sim) Totals() Totals {
 		LLMCalls: maps.Clone(t.LLMCalls), InputTokens: maps.Clone(t.InputTokens), OutputTokens: maps.Clone(t.OutputTokens),
 		ReasoningSteps: maps.Clone(t.ReasoningSteps), Hallucinations: maps.Clone(t.Hallucinations), Feedback: maps.Clone(t.Feedback),
 		Loops: map[string]map[string]int{}, LoopLLMCalls: maps.Clone(t.LoopLLMCalls),
+		StreamedCalls: maps.Clone(t.StreamedCalls), TTFTSeconds: maps.Clone(t.TTFTSeconds),
 	}
 	for a, m := range t.Requests {
 		out.Requests[a] = maps.Clone(m)
@@ -462,6 +506,14 @@ func llmAttrs(conv string, c llmCall, step int) []attribute.KeyValue {
 	default:
 		a = []attribute.KeyValue{attribute.String("agent.model.name", c.model), attribute.Int64("agent.llm.tokens.input", c.in),
 			attribute.Int64("agent.llm.tokens.output", c.out), attribute.Int("agent.reasoning.step", step+1)}
+	}
+	if c.ttft > 0 { // OpenInference: an event, see Run
+		switch conv {
+		case ConvGenAI:
+			a = append(a, attribute.Float64(AttrTTFTGenAI, c.ttft.Seconds()))
+		case ConvSeed:
+			a = append(a, attribute.Float64(AttrTTFTSeed, c.ttft.Seconds()))
+		}
 	}
 	outcome := "completed"
 	if c.hallucination {

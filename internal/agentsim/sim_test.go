@@ -335,3 +335,90 @@ func TestNoLoopsWithoutTheScenario(t *testing.T) {
 		t.Fatal("no run calls a tool twice: the loop check above cannot see repeats")
 	}
 }
+
+// About half the LLM calls of every convention are streamed and say their
+// time to first token where that convention puts it: the seed's and GenAI's
+// seconds attributes, OpenInference's event at the first token. Per agent,
+// the totals count exactly the calls that say it and sum exactly the values
+// on the wire (the event as a nanosecond offset from the span's start).
+// TTFT is a part of the call, a larger one under latency_spike.
+func TestStreamedCallsMatchWhatWasSent(t *testing.T) {
+	const n, spikeAt = 300, 200
+	cfg := Config{Agents: []string{"a", "b"}, Conventions: []string{ConvSeed, ConvGenAI, ConvOpenInference}, Seed: 5,
+		Models:    []string{"m1", "m2"},
+		Scenarios: []ScenarioAt{{Name: ToolLoop}, {Name: LatencySpike, Start: spikeAt * time.Second}}}
+	tot, spans := simulate(t, cfg, n, func(i int) time.Duration { return time.Duration(i) * time.Second })
+	// A run's root ends after its calls, and runs go one after another:
+	// the i-th root is run i.
+	run, agentOf := map[string]int{}, map[string]string{}
+	for _, s := range spans {
+		if !s.Parent.IsValid() {
+			id := s.SpanContext.TraceID().String()
+			run[id] = len(run)
+			agentOf[id], _ = attr(s, "agent.agent.id", "gen_ai.agent.name", "agent.name")
+		}
+	}
+	streamed, sum := map[string]int{}, map[string]float64{}
+	calls, withTTFT := map[string]int{}, map[string]int{} // by convention
+	for _, s := range spans {
+		if !s.Parent.IsValid() || s.SpanKind != 3 {
+			continue
+		}
+		id := s.SpanContext.TraceID().String()
+		conv := map[string]string{"agent.llm.reasoning": ConvSeed, "ChatCompletion": ConvOpenInference}[s.Name]
+		if strings.HasPrefix(s.Name, "chat ") {
+			conv = ConvGenAI
+		}
+		if conv == "" {
+			t.Fatalf("LLM span %q of no convention", s.Name)
+		}
+		calls[conv]++
+		var sources []string
+		var ttft float64
+		for _, kv := range s.Attributes {
+			if k := string(kv.Key); k == "agent.llm.time_to_first_token" || k == "gen_ai.response.time_to_first_chunk" {
+				sources = append(sources, k)
+				ttft = kv.Value.AsFloat64()
+			}
+		}
+		for _, ev := range s.Events {
+			if strings.Contains(strings.ToLower(ev.Name), "first") {
+				sources = append(sources, ev.Name)
+				// What OTLP carries: nanoseconds since the epoch.
+				ttft = time.Duration(ev.Time.UnixNano() - s.StartTime.UnixNano()).Seconds()
+			}
+		}
+		if len(sources) == 0 {
+			continue
+		}
+		want := map[string]string{ConvSeed: "agent.llm.time_to_first_token", ConvGenAI: "gen_ai.response.time_to_first_chunk",
+			ConvOpenInference: "First Token Stream Event"}[conv]
+		if len(sources) != 1 || sources[0] != want {
+			t.Fatalf("%s LLM call says its time to first token in %v, want only %s", conv, sources, want)
+		}
+		withTTFT[conv]++
+		dur := s.EndTime.Sub(s.StartTime).Seconds()
+		lo, hi := 0.10, 0.40
+		if run[id] >= spikeAt {
+			lo, hi = 0.40, 0.70
+		}
+		// Whole milliseconds, rounded down: up to 1ms below the share.
+		if f := ttft / dur; ttft < lo*dur-0.001 || f > hi+1e-9 {
+			t.Fatalf("run %d (%s): time to first token %vs of a %vs call (%.3f), want %.0f-%.0f%%", run[id], conv, ttft, dur, f, lo*100, hi*100)
+		}
+		agent := agentOf[id]
+		streamed[agent]++
+		sum[agent] += ttft // in the order they were sent, as the totals
+	}
+	for _, conv := range cfg.Conventions {
+		if share := float64(withTTFT[conv]) / float64(calls[conv]); share < 0.35 || share > 0.65 {
+			t.Fatalf("%s: %d of %d LLM calls streamed, want about half", conv, withTTFT[conv], calls[conv])
+		}
+	}
+	if !reflect.DeepEqual(streamed, tot.StreamedCalls) || !reflect.DeepEqual(sum, tot.TTFTSeconds) {
+		t.Fatalf("spans: streamed %v ttft %v; totals: streamed %v ttft %v", streamed, sum, tot.StreamedCalls, tot.TTFTSeconds)
+	}
+	if len(streamed) != len(cfg.Agents) {
+		t.Fatalf("streamed calls of %v only", streamed)
+	}
+}

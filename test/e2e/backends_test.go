@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +107,25 @@ func equalEventually(t *testing.T, prom, q string, want float64) {
 	})
 }
 
+// nearEventually is equalEventually for a sum of float seconds: the
+// connector keeps each time to first token as a float32, so the sum in
+// Prometheus is within a few microseconds of the simulator's, far less than
+// one call's (at least 30ms).
+func nearEventually(t *testing.T, prom, q string, want float64) {
+	t.Helper()
+	tol := 1e-4 + 1e-6*math.Abs(want)
+	e2etest.Eventually(t, 60*time.Second, func(context.Context) error {
+		got, err := e2etest.Scalar(prom, q)
+		if err != nil {
+			return err
+		}
+		if math.Abs(got-want) > tol {
+			return fmt.Errorf("%s = %v, want %v ± %v", q, got, want, tol)
+		}
+		return nil
+	})
+}
+
 // agentsim -> otelcol-agent -> Prometheus: the series in Prometheus equal
 // what the simulator sent; then every dashboard panel's query parses and
 // returns data.
@@ -150,6 +170,13 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 		}
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_reasoning_steps_count{agent_id=%q})`, agent), float64(runs))
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_hallucination_total{agent_id=%q})`, agent), float64(tot.Hallucinations[agent]))
+		// One observation per streamed LLM call, in whichever convention
+		// it said its time to first token (attribute or event).
+		if tot.StreamedCalls[agent] == 0 {
+			t.Fatalf("%s: no streamed LLM call: the time to first token is not exercised", agent)
+		}
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_time_to_first_token_seconds_count{agent_id=%q})`, agent), float64(tot.StreamedCalls[agent]))
+		nearEventually(t, promAddr, fmt.Sprintf(`sum(agent_time_to_first_token_seconds_sum{agent_id=%q})`, agent), tot.TTFTSeconds[agent])
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_user_feedback_score_count{agent_id=%q})`, agent), float64(tot.Feedback[agent]))
 		for key, n := range tot.ToolCalls[agent] {
 			tool, status, _ := strings.Cut(key, "/")
