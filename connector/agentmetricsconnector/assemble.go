@@ -69,13 +69,13 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 	tr.LLM = slices.Grow(tr.LLM, llm)
 	tr.Tools = slices.Grow(tr.Tools, tools)
 	for _, i := range idx {
-		c.addSpan(tr, st.spans[i], &st.infos[i], st.services[i])
+		c.addSpan(tr, st.spans[i], &st.infos[i], st.services[i], st.resourceOf(i))
 	}
 	c.store.Touched(tr, now.UnixNano(), onClose)
 }
 
 // addSpan appends the skeleton of one span and its observations to tr.
-func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agentspan.Info, service tracestore.Str) {
+func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agentspan.Info, service tracestore.Str, res pcommon.Map) {
 	strs := c.store.Strings()
 	strs.Retain(service)
 	sp := tracestore.Span{
@@ -110,6 +110,9 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 		if in.HasTTFT {
 			f.TTFT = float32(in.TTFT)
 			sp.Flags |= tracestore.HasTTFT
+		}
+		if c.tenants != nil {
+			f.Tenant = strs.Intern(tenantOf(c.cfg.Tenants.Attributes, s, res))
 		}
 		tr.LLM = append(tr.LLM, f)
 		sp.Extra = uint32(len(tr.LLM))
@@ -180,7 +183,7 @@ func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.D
 			agent = dec.Agent
 		}
 		emit := func(o obs) { c.emit(agent, s.TraceID(), &o, now) }
-		c.callObservation(s, in, emit)
+		c.callObservation(s, in, st.resourceOf(i), emit)
 		c.spanSignals(s, in, func(o obs) {
 			// The same verdict already counted from a log record of the
 			// closed trace counts once.

@@ -34,6 +34,7 @@ type Config struct {
 	MetricsExpiration time.Duration  `mapstructure:"metrics_expiration"`
 	Loops             LoopsConfig    `mapstructure:"loops"`
 	Sessions          SessionsConfig `mapstructure:"sessions"`
+	Tenants           TenantsConfig  `mapstructure:"tenants"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
 	// Conventions (max_tokens_per_call, rules, attribute_mappings,
@@ -94,6 +95,19 @@ type SessionsConfig struct {
 	// MaxSessions bounds the conversations followed at once (about 100
 	// bytes each); past it the least recently active one ends early.
 	MaxSessions int `mapstructure:"max_sessions"`
+}
+
+// TenantsConfig turns on cost and tokens per tenant (or user):
+// agent_tenant_cost_usd_total and agent_tenant_tokens_total.
+type TenantsConfig struct {
+	// Attributes name the tenant, tried in order on each LLM span, then on
+	// its resource (for example tenant.id, enduser.id). Empty: off.
+	Attributes []string `mapstructure:"attributes"`
+	// Label is the series label that holds the tenant.
+	Label string `mapstructure:"label"`
+	// TopK tenants by recent spend have a series; the rest count in one
+	// series labelled _other.
+	TopK int `mapstructure:"top_k"`
 }
 
 // ExemplarsConfig controls histogram exemplars.
@@ -170,6 +184,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Sessions.Enabled && c.Sessions.MaxSessions <= 0 {
 		errs = append(errs, fmt.Errorf("sessions.max_sessions: must be positive, got %d", c.Sessions.MaxSessions))
+	}
+	if len(c.Tenants.Attributes) > 0 {
+		if c.Tenants.TopK <= 0 || c.Tenants.TopK > c.CardinalityLimit {
+			errs = append(errs, fmt.Errorf("tenants.top_k: must be between 1 and cardinality_limit (%d), got %d", c.CardinalityLimit, c.Tenants.TopK))
+		}
+		if c.Tenants.Label == "" || c.Tenants.Label == lAgent || c.Tenants.Label == lDir {
+			errs = append(errs, fmt.Errorf("tenants.label: must be set and differ from %s and %s, got %q", lAgent, lDir, c.Tenants.Label))
+		}
 	}
 	if len(c.ToolDurationBuckets) == 0 {
 		errs = append(errs, errors.New("tool_duration_buckets: at least one bound is required"))

@@ -52,6 +52,7 @@ type agentConnector struct {
 	loops             loopScratch
 	closing           closeState
 	sessions          *sessionTracker
+	tenants           *tenantTracker // nil: off
 	skipped           skippedRoots
 	lateParents       map[pcommon.SpanID]bool // scratch of late()
 	// held is what the telemetry last reported of the store; closed counts
@@ -80,12 +81,25 @@ type agentConnector struct {
 type batchState struct {
 	spans    []ptrace.Span
 	services []tracestore.Str // per span: its resource's service.name, interned
+	// resAttrs: per span, its resource's attributes (tenants on).
+	resAttrs []pcommon.Map
 	infos    []agentspan.Info
 	grouper  agentspan.TraceGrouper
 	// resources holds the batch's own reference to each service it interned.
 	resources []tracestore.Str
 	// names caches the last model and tool name interned.
 	names [2]tracestore.StrCache
+}
+
+// noAttributes stands for a resource when tenants are off (never written).
+var noAttributes = pcommon.NewMap()
+
+// resourceOf is span i's resource attributes (tenants on), else an empty map.
+func (st *batchState) resourceOf(i int32) pcommon.Map {
+	if int(i) < len(st.resAttrs) {
+		return st.resAttrs[i]
+	}
+	return noAttributes
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*agentConnector, error) {
@@ -150,7 +164,12 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		Expiration:       cfg.MetricsExpiration,
 		OnOverflow:       c.countOverflow,
 	})
-	c.metrics = newAgentMetrics(set2, cfg.ToolDurationBuckets, cfg.GenAIMetrics)
+	tenantLabel := ""
+	if len(cfg.Tenants.Attributes) > 0 {
+		tenantLabel = cfg.Tenants.Label
+		c.tenants = newTenantTracker(cfg.Tenants.TopK)
+	}
+	c.metrics = newAgentMetrics(set2, cfg.ToolDurationBuckets, cfg.GenAIMetrics, tenantLabel)
 	return c, nil
 }
 
@@ -216,7 +235,7 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.batch
-	st.spans, st.services, st.resources = st.spans[:0], st.services[:0], st.resources[:0]
+	st.spans, st.services, st.resources, st.resAttrs = st.spans[:0], st.services[:0], st.resources[:0], st.resAttrs[:0]
 	strs := c.store.Strings()
 	for _, rs := range td.ResourceSpans().All() {
 		var svc tracestore.Str
@@ -228,6 +247,9 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 			for _, s := range ss.Spans().All() {
 				st.spans = append(st.spans, s)
 				st.services = append(st.services, svc)
+				if c.tenants != nil {
+					st.resAttrs = append(st.resAttrs, rs.Resource().Attributes())
+				}
 			}
 		}
 	}
@@ -292,7 +314,7 @@ func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {
 	return e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}), true
 }
 
-func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, fn func(obs)) {
+func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, res pcommon.Map, fn func(obs)) {
 	switch in.Kind {
 	case agentspan.KindLLM:
 		t := in.Tokens
@@ -302,6 +324,9 @@ func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, fn f
 		o.ttft, o.hasTTFT = in.TTFT, in.HasTTFT
 		if c.cfg.GenAIMetrics {
 			o.genai = genaiOf(s.Attributes(), in.Operation, in.Provider, in.Model)
+		}
+		if c.tenants != nil {
+			o.tenant = tenantOf(c.cfg.Tenants.Attributes, s, res)
 		}
 		fn(o)
 	case agentspan.KindTool:
@@ -410,6 +435,9 @@ func (c *agentConnector) flush(ctx context.Context) error {
 	now := c.now()
 	c.store.CloseDue(now.UnixNano(), c.onClose)
 	c.expireSessions(now)
+	if c.tenants != nil {
+		c.tenants.rebalance(now)
+	}
 	c.reportHeld(ctx)
 
 	ts := pcommon.NewTimestampFromTime(now)

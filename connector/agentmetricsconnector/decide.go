@@ -95,7 +95,7 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 			o = obs{kind: obsLLM, name: strs.String(sp.Name), failed: sp.Flags&tracestore.Error != 0, spanID: sp.ID,
 				tokens: [4]int64{int64(f.Tokens[0]), int64(f.Tokens[1]), int64(f.Tokens[2]), int64(f.Tokens[3])},
 				value:  float64(sp.Seconds), cost: f.Cost, hasCost: sp.Flags&tracestore.HasCost != 0,
-				ttft: float64(f.TTFT), hasTTFT: sp.Flags&tracestore.HasTTFT != 0}
+				ttft: float64(f.TTFT), hasTTFT: sp.Flags&tracestore.HasTTFT != 0, tenant: strs.String(f.Tenant)}
 			if len(t.GenAI) > 0 {
 				g := &t.GenAI[sp.Extra-1]
 				o.genai = genaiLabels{operation: strs.String(g.Operation), provider: strs.String(g.Provider),

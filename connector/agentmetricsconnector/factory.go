@@ -48,6 +48,7 @@ func createDefaultConfig() component.Config {
 		ToolDurationBuckets: DefaultToolDurationBuckets,
 		Loops:               LoopsConfig{Enabled: true, MinRepeats: 3},
 		Sessions:            SessionsConfig{Enabled: true, IdleTimeout: time.Hour, MaxSessions: 100_000},
+		Tenants:             TenantsConfig{Label: "tenant", TopK: 100},
 		Conventions:         agentconv.Default(),
 	}
 }

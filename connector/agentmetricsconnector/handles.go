@@ -91,6 +91,7 @@ func (c *agentConnector) emitLLM(agent string, traceID pcommon.TraceID, o *obs, 
 		h.latency = m.modelLatency.Handle(series.Key{agent, o.name}, ts)
 	}
 	h.latency.Observe(o.value, traceID, o.spanID, ts)
+	c.emitTenant(o, ts)
 	if o.hasTTFT {
 		if h.ttft == nil {
 			h.ttft = m.ttft.Handle(series.Key{agent, o.name}, ts)

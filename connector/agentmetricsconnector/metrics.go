@@ -55,12 +55,13 @@ type agentMetrics struct {
 	loops, loopCost, guardrails                    *series.Metric
 	mcpClientDuration, mcpServerDuration           *series.Metric
 	sessionTurns, sessionGrowth                    *series.Metric
+	tenantCost, tenantTokens                       *series.Metric
 	genaiTokenUsage, genaiOpDuration               *series.Metric
 	genaiAgentDuration, genaiToolDuration          *series.Metric
 	genaiInferenceCalls, genaiToolCalls            *series.Metric
 }
 
-func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentMetrics {
+func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool, tenantLabel string) *agentMetrics {
 	sum := func(name, unit, desc string, intv bool, labels ...string) *series.Metric {
 		return set.Register(series.Def{Name: name, Unit: unit, Description: desc, Type: series.Sum, Labels: labels, IntValues: intv})
 	}
@@ -100,6 +101,10 @@ func newAgentMetrics(set *series.Set, toolBuckets []float64, genai bool) *agentM
 	m.mcpServerDuration = hist("mcp.server.operation.duration", "s", "MCP semconv: duration of an MCP request or notification as the receiver handled it.", mcpBuckets, "mcp.method.name")
 	m.sessionTurns = hist("agent_session_turns", "", "Turns (runs) of one conversation, observed when it has been idle for sessions.idle_timeout.", sessionTurnBuckets, lAgent)
 	m.sessionGrowth = hist("agent_session_input_token_growth", "", "Input tokens of a conversation's turn minus its previous turn's (start order), from its second turn on, observed when the conversation ends.", sessionGrowthBuckets, lAgent)
+	if tenantLabel != "" {
+		m.tenantCost = sum("agent_tenant_cost_usd_total", "", "Cost of LLM calls in USD by tenant (the top tenants by recent spend; the rest under _other).", false, tenantLabel)
+		m.tenantTokens = sum("agent_tenant_tokens_total", "", "Tokens of LLM calls by tenant and direction (the top tenants by recent spend; the rest under _other).", true, tenantLabel, lDir)
+	}
 	m.drift = gauge("agent_tool_selection_drift", "Jensen-Shannon divergence (0..1) of the window's tool distribution from the baseline's.", lAgent)
 	// L4
 	m.tasks = sum("agent_tasks_total", "", "Tasks, by type and outcome (completed, failed, abandoned).", true, lAgent, lTaskType, lOutcome)

@@ -50,7 +50,9 @@ type obs struct {
 	hasTTFT bool
 	ttft    float64 // llm: seconds to the first token
 	// genai: the GenAI semconv labels of an llm call (those metrics on).
-	genai  genaiLabels
+	genai genaiLabels
+	// tenant of an llm call (tenants on).
+	tenant string
 	spanID pcommon.SpanID // the exemplar's span
 }
 

@@ -74,6 +74,8 @@ type LLMFacts struct {
 	Start int64
 	// TTFT: seconds to the first token of a streamed call (HasTTFT).
 	TTFT float32
+	// Tenant the call counts under (tenants on; 0: none).
+	Tenant Str
 }
 
 // GenAIFacts are the labels the GenAI semconv metrics need of an LLM call,
@@ -465,6 +467,9 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 		s.strs.Release(sp.Name)
 		s.strs.Release(sp.Status)
 		s.strs.Release(sp.Service)
+	}
+	for i := range t.LLM {
+		s.strs.Release(t.LLM[i].Tenant)
 	}
 	for i := range t.GenAI {
 		g := &t.GenAI[i]
