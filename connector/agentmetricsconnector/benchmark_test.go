@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadata"
+	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
 )
 
@@ -47,6 +48,84 @@ func BenchmarkConsumeTraces(b *testing.B) {
 			_ = c.flush(context.Background())
 		})
 	})
+}
+
+// decorate2026 adds what the issue 13 families read to a realistic batch:
+// a time to first token and a tenant on every LLM span, arguments on every
+// tool span (one in five an MCP tools/call), a guardrail span per run.
+func decorate2026(td ptrace.Traces) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			n := ss.Spans().Len()
+			for i := range n {
+				s := ss.Spans().At(i)
+				in := agentspan.Info{}
+				agentspan.DefaultExtractor.Extract(s, &in)
+				switch in.Kind {
+				case agentspan.KindLLM:
+					s.Attributes().PutDouble("gen_ai.response.time_to_first_chunk", 0.2)
+					s.Attributes().PutStr("tenant.id", fmt.Sprintf("tenant-%d", i%7))
+				case agentspan.KindTool:
+					s.Attributes().PutStr("gen_ai.tool.call.arguments", fmt.Sprintf(`{"order_id":"o-%d"}`, i))
+					if i%5 == 0 {
+						s.Attributes().PutStr("mcp.method.name", "tools/call")
+					}
+				}
+				if s.ParentSpanID().IsEmpty() {
+					g := ss.Spans().AppendEmpty()
+					g.SetTraceID(s.TraceID())
+					g.SetSpanID(pcommon.SpanID{0xee, byte(i), byte(i >> 8), 0, 0, 0, 0, 1})
+					g.SetParentSpanID(s.SpanID())
+					g.SetName("pii_check.guardrail")
+					g.SetStartTimestamp(s.StartTimestamp())
+					g.SetEndTimestamp(s.StartTimestamp() + 1e6)
+					g.Attributes().PutStr("gen_ai.operation.name", "guardrail.run")
+					g.Attributes().PutStr("gen_ai.guardrail.name", "pii_check")
+					g.Attributes().PutStr("gen_ai.guardrail.status", "PASSED")
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkConsumeTraces2026: the same loop on the realistic batch with the
+// issue 13 inputs added (decorate2026): "base" with the optional families
+// off (time to first token, MCP and guardrails have no switch: they are in
+// every variant), then each optional family on its own, then all of them:
+// the cost of each family per span, on the same batch and method.
+func BenchmarkConsumeTraces2026(b *testing.B) {
+	variants := []struct {
+		name string
+		on   func(*Config)
+	}{
+		{"base", func(*Config) {}},
+		{"loops", func(c *Config) { c.Loops.Enabled = true }},
+		{"sessions", func(c *Config) { c.Sessions.Enabled = true }},
+		{"tenants", func(c *Config) { c.Tenants.Attributes = []string{"tenant.id"} }},
+		{"genai_semconv", func(c *Config) { c.GenAIMetrics = true }},
+		{"all_families", func(c *Config) {
+			c.Loops.Enabled, c.Sessions.Enabled, c.GenAIMetrics = true, true, true
+			c.Tenants.Attributes = []string{"tenant.id"}
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.FlushInterval = time.Hour
+			cfg.Loops.Enabled, cfg.Sessions.Enabled = false, false
+			v.on(cfg)
+			c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			c.now = func() time.Time { return now }
+			agenttest.BenchTracesConnectorOn(b, c, decorate2026, func(int) {
+				now = now.Add(time.Hour)
+				_ = c.flush(context.Background())
+			})
+		})
+	}
 }
 
 // setLogGeneration stamps iter into every trace id of ld (in place), as

@@ -52,7 +52,16 @@ func SetGeneration(td ptrace.Traces, iter int) {
 // doing everything in ConsumeTraces (span_metrics) does not need. The same
 // loop serves ours and the stock connectors, so their numbers compare.
 func BenchTracesConnector(b *testing.B, c connector.Traces, closeRuns func(int)) {
+	BenchTracesConnectorOn(b, c, nil, closeRuns)
+}
+
+// BenchTracesConnectorOn is BenchTracesConnector on the realistic batch
+// changed by decorate (nil: as it is), before the timer starts.
+func BenchTracesConnectorOn(b *testing.B, c connector.Traces, decorate func(ptrace.Traces), closeRuns func(int)) {
 	tmpl := RealisticBatch(BenchRuns, 1)
+	if decorate != nil {
+		decorate(tmpl)
+	}
 	spans := tmpl.SpanCount()
 	ctx := context.Background()
 	if err := c.Start(ctx, componenttest.NewNopHost()); err != nil {
