@@ -1,11 +1,13 @@
 package agentmetricsconnector
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -83,4 +85,34 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// 100k distinct agent and tool names with the GenAI semconv metrics on:
+// every one of them within the cardinality limit (plus the overflow
+// series), every invocation and tool call observed.
+func TestGenAISemconvMetricsUnderAttack(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.GenAIMetrics = true })
+	const n = 100_000
+	for tr := range n {
+		td, ss := batchOf()
+		name := fmt.Sprintf("x-%d", tr)
+		mkSpan(ss, 0, 3, 2, "execute_tool "+name, 1e9, 2e9, toolSpan(name))
+		mkSpan(ss, 0, 2, 0, "invoke_agent "+name, 0, 3e9, agentSpan(name))
+		for _, s := range ss.Spans().All() {
+			s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xd3})
+		}
+		h.consume(td)
+		if tr%20_000 == 19_999 {
+			h.advance(time.Minute)
+			h.flush()
+		}
+	}
+	h.advance(time.Minute)
+	v := h.flush()
+	limit := createDefaultConfig().(*Config).CardinalityLimit
+	for _, name := range []string{"gen_ai.invoke_agent.duration", "gen_ai.invoke_agent.tool_calls", "gen_ai.execute_tool.duration"} {
+		assert.LessOrEqual(t, len(v.hists[name]), limit+1, name)
+		c, _ := v.histCountSum(name)
+		assert.EqualValues(t, n, c, name)
+	}
 }
