@@ -62,7 +62,9 @@ func (c *agentConnector) consumeTrace(ctx context.Context, idx []int32, now time
 		case agentspan.KindLLM:
 			llm++
 		case agentspan.KindTool:
-			tools++
+			if c.cfg.Loops.Enabled {
+				tools++
+			}
 		}
 	}
 	tr.Spans = slices.Grow(tr.Spans, len(idx))
@@ -124,15 +126,17 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	case agentspan.KindTool:
 		sp.Name = strs.Cached(&c.batch.names[1], orUnknown(in.ToolName))
 		sp.Status = strs.Intern(in.ToolStatus)
-		// The hash the processor took before redaction, else the one of
-		// the arguments the span still carries (no redaction upstream, or
-		// a collector in another process redacted them).
-		args := argshash.Shared.Take(s.TraceID(), s.SpanID())
-		if args == 0 {
-			args = in.ToolArgsHash
+		if c.cfg.Loops.Enabled {
+			// The hash the processor took before redaction, else the one
+			// of the arguments the span still carries (no redaction
+			// upstream, or a collector in another process redacted them).
+			args := argshash.Shared.Take(s.TraceID(), s.SpanID())
+			if args == 0 {
+				args = in.ToolArgsHash
+			}
+			tr.Tools = append(tr.Tools, tracestore.ToolFacts{Start: int64(s.StartTimestamp()), Args: args})
+			sp.Extra = uint32(len(tr.Tools))
 		}
-		tr.Tools = append(tr.Tools, tracestore.ToolFacts{Start: int64(s.StartTimestamp()), Args: args})
-		sp.Extra = uint32(len(tr.Tools))
 	default:
 		// Invocations and roots (which may be the run) keep their run-level
 		// attributes.
@@ -167,9 +171,13 @@ func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.D
 	// An llm span with an llm span beneath it in this batch is not a call
 	// of its own (the rule of a closed trace, for what arrives together).
 	clear(c.lateParents)
+	clear(c.lateMCP)
 	for _, i := range idx {
-		if st.infos[i].Kind == agentspan.KindLLM {
+		switch in := &st.infos[i]; {
+		case in.Kind == agentspan.KindLLM:
 			c.lateParents[st.spans[i].ParentSpanID()] = true
+		case in.Kind == agentspan.KindTool && in.MCPMethod != "":
+			c.lateMCP[st.spans[i].SpanID()] = in.ToolName
 		}
 	}
 	for _, i := range idx {
@@ -177,6 +185,13 @@ func (c *agentConnector) late(ctx context.Context, idx []int32, dec tracestore.D
 		kinds[in.Kind]++
 		if in.Kind == agentspan.KindLLM && c.lateParents[s.SpanID()] {
 			continue
+		}
+		// An MCP server span under its client span, both late together:
+		// one call, as in a held trace.
+		if in.Kind == agentspan.KindTool && in.MCPMethod != "" {
+			if name, ok := c.lateMCP[s.ParentSpanID()]; ok && name == in.ToolName {
+				continue
+			}
 		}
 		agent := in.AgentID
 		if agent == "" {

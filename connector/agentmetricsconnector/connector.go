@@ -55,6 +55,7 @@ type agentConnector struct {
 	tenants           *tenantTracker // nil: off
 	skipped           skippedRoots
 	lateParents       map[pcommon.SpanID]bool // scratch of late()
+	lateMCP           map[pcommon.SpanID]string
 	// held is what the telemetry last reported of the store; closed counts
 	// the traces closed since, by reason.
 	held   struct{ traces, spans, bytes int64 }
@@ -143,6 +144,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		overflow:      map[string]int64{},
 		skipped:       skippedRoots{m: map[pcommon.TraceID]skippedRoot{}, keep: cfg.Runs.RemoteGracePeriod},
 		lateParents:   map[pcommon.SpanID]bool{},
+		lateMCP:       map[pcommon.SpanID]string{},
 		stop:          make(chan struct{}),
 	}
 	c.reasonAttrs = map[tracestore.Reason]metric.MeasurementOption{}

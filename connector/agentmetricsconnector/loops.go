@@ -1,6 +1,7 @@
 package agentmetricsconnector
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 
@@ -87,7 +88,9 @@ func (c *agentConnector) decideLoops(t *tracestore.Trace, res *tracestore.Resolu
 		return t.LLM[sp.Extra-1].Start
 	}
 	byOwnerStart := func(a, b int32) int {
-		return cmp.Or(cmp.Compare(res.Owner[a], res.Owner[b]), cmp.Compare(start(a), start(b)), cmp.Compare(a, b))
+		// Ties (millisecond clocks, parallel calls) by span id, never by
+		// arrival.
+		return cmp.Or(cmp.Compare(res.Owner[a], res.Owner[b]), cmp.Compare(start(a), start(b)), bytes.Compare(t.Spans[a].ID[:], t.Spans[b].ID[:]))
 	}
 	slices.SortFunc(ls.calls, byOwnerStart)
 	slices.SortFunc(ls.llms, byOwnerStart)

@@ -30,8 +30,21 @@ const (
 )
 
 // guardrailObs is one guardrail result (see tracestore.GuardrailSep).
+// Each part is cut to maxGuardrailPart bytes before they are joined, so
+// that a label cap on the joined name (the interner's max_label_length)
+// can never cut the separator or the result.
 func guardrailObs(guardrail, result string, spanID pcommon.SpanID) obs {
-	return obs{kind: obsSignal, sig: sigGuardrail, name: guardrail + tracestore.GuardrailSep + result, spanID: spanID}
+	return obs{kind: obsSignal, sig: sigGuardrail, name: truncate(guardrail, maxGuardrailPart) + tracestore.GuardrailSep + truncate(result, maxGuardrailPart), spanID: spanID}
+}
+
+// maxGuardrailPart: half of the smallest sensible max_label_length (128).
+const maxGuardrailPart = 60
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // obs is one span-level observation on its way to the series. Its strings

@@ -30,7 +30,7 @@ import (
 // conversation for the growth (the turn count goes on).
 
 // maxTurnsKept bounds the turns a conversation keeps for its growth.
-const maxTurnsKept = 64
+const maxTurnsKept = 32
 
 var (
 	sessionTurnBuckets   = []float64{1, 2, 3, 5, 8, 13, 21, 34, 55, 100}
@@ -42,15 +42,16 @@ type session struct {
 	key      uint64
 	turns    int32
 	lastSeen int64
-	kept     []turn // the first maxTurnsKept turns
+	kept     []turn // the first maxTurnsKept turns that have a start
+	// agent is the agent of the turn that started first (first: the
+	// turn's start, then its agent, so arrival order never decides).
+	agent      string
+	agentStart int64
 }
 
-// turn is one run of a conversation: when it started (its first LLM call),
-// its input tokens and its agent (the conversation's is its first turn's).
-type turn struct {
-	start, input int64
-	agent        string
-}
+// turn is one run of a conversation: when it started (its first LLM or
+// tool call) and its input tokens.
+type turn struct{ start, input int64 }
 
 // sessionTracker holds the open conversations, least recently active first.
 type sessionTracker struct {
@@ -66,18 +67,36 @@ func newSessionTracker() *sessionTracker {
 }
 
 // turnOf is a closing trace's turn: its input tokens (uncached + cache read
-// + cache write) over its calls, each once, and its first call's start.
+// + cache write) over its calls, each once, and its first LLM call's start,
+// else its first tool call's (0: it made no call whose start is held; such
+// a turn counts in the turns but not in the growth).
 func turnOf(t *tracestore.Trace, res *tracestore.Resolution) turn {
 	var tn turn
+	first := func(st int64) {
+		if st != 0 && (tn.start == 0 || st < tn.start) {
+			tn.start = st
+		}
+	}
 	for i := range t.Spans {
 		sp := &t.Spans[i]
-		if sp.Kind != agentspan.KindLLM || res.Dup[i] || res.Shadowed[i] || sp.Extra == 0 {
+		if res.Dup[i] || sp.Extra == 0 {
 			continue
 		}
-		f := &t.LLM[sp.Extra-1]
-		tn.input += int64(f.Tokens[0]) + int64(f.Tokens[2]) + int64(f.Tokens[3])
-		if tn.start == 0 || f.Start < tn.start {
-			tn.start = f.Start
+		switch sp.Kind {
+		case agentspan.KindLLM:
+			if res.Shadowed[i] {
+				continue
+			}
+			f := &t.LLM[sp.Extra-1]
+			tn.input += int64(f.Tokens[0]) + int64(f.Tokens[2]) + int64(f.Tokens[3])
+			first(f.Start)
+		}
+	}
+	if tn.start == 0 {
+		for i := range t.Spans {
+			if sp := &t.Spans[i]; sp.Kind == agentspan.KindTool && sp.Extra > 0 && !res.Dup[i] {
+				first(t.Tools[sp.Extra-1].Start)
+			}
 		}
 	}
 	return tn
@@ -114,22 +133,26 @@ func (c *agentConnector) decideTurn(t *tracestore.Trace, res *tracestore.Resolut
 	st := c.sessions
 	key := maphash.String(st.seed, c.store.Strings().String(conv))
 	tn := turnOf(t, res)
-	tn.agent = c.closing.agent[main]
-	if el, ok := st.m[key]; ok {
-		s := el.Value.(*session)
-		s.turns++
-		if len(s.kept) < maxTurnsKept {
-			s.kept = append(s.kept, tn)
+	agent := c.closing.agent[main]
+	el, ok := st.m[key]
+	if !ok {
+		for st.order.Len() >= c.cfg.Sessions.MaxSessions {
+			c.endSession(st.order.Front(), pcommon.NewTimestampFromTime(now))
+			st.ended++
 		}
-		s.lastSeen = now.UnixNano()
-		st.order.MoveToBack(el)
-		return
+		el = st.order.PushBack(&session{key: key, agent: agent, agentStart: tn.start})
+		st.m[key] = el
 	}
-	for st.order.Len() >= c.cfg.Sessions.MaxSessions {
-		c.endSession(st.order.Front(), pcommon.NewTimestampFromTime(now))
-		st.ended++
+	s := el.Value.(*session)
+	s.turns++
+	if tn.start != 0 && len(s.kept) < maxTurnsKept {
+		s.kept = append(s.kept, tn)
 	}
-	st.m[key] = st.order.PushBack(&session{key: key, turns: 1, kept: []turn{tn}, lastSeen: now.UnixNano()})
+	if ok && tn.start != 0 && (s.agentStart == 0 || tn.start < s.agentStart || (tn.start == s.agentStart && agent < s.agent)) {
+		s.agent, s.agentStart = agent, tn.start
+	}
+	s.lastSeen = now.UnixNano()
+	st.order.MoveToBack(el)
 }
 
 // endSession observes a conversation's turns and growth, and forgets it.
@@ -137,9 +160,9 @@ func (c *agentConnector) endSession(el *list.Element, ts pcommon.Timestamp) {
 	s := el.Value.(*session)
 	m := c.metrics
 	slices.SortFunc(s.kept, func(a, b turn) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.input, b.input), cmp.Compare(a.agent, b.agent))
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.input, b.input))
 	})
-	agent := s.kept[0].agent
+	agent := s.agent
 	m.sessionTurns.Observe(series.Key{agent}, float64(s.turns), pcommon.TraceID{}, pcommon.SpanID{}, ts)
 	for i := 1; i < len(s.kept); i++ {
 		m.sessionGrowth.Observe(series.Key{agent}, float64(s.kept[i].input-s.kept[i-1].input), pcommon.TraceID{}, pcommon.SpanID{}, ts)
