@@ -4,14 +4,19 @@
 // scenarios (error, latency, cost, tool failure, hallucination spikes, the
 // tool-selection drift incident and runs stuck in a tool loop) that start at
 // chosen times. Half the LLM calls are streamed and say their time to first
-// token. It is deterministic for a seed and counts exactly what it sent.
+// token; every run is a turn of a conversation of a few turns and passes a
+// guardrail check; optionally a share of the runs call their tools through
+// an MCP server. It is deterministic for a seed and counts exactly what it
+// sent.
 package agentsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +47,41 @@ const (
 	AttrTTFTGenAI   = "gen_ai.response.time_to_first_chunk"
 	EventFirstToken = "First Token Stream Event"
 )
+
+// Guardrails: each run passes one input guardrail, chosen at random among
+// Guardrails; in GuardrailBlockShare of the runs it intervenes. A GenAI run
+// writes an apply_guardrail span with one gen_ai.guardrail.result event
+// (GuardrailPass or GuardrailIntervened), an OpenInference run a GUARDRAIL
+// span named after the guardrail (OpenInference writes no result, counted
+// as GuardrailUnspecified). The seed's convention has no guardrail span: an
+// intervention is its answer step's agent.step.outcome safety_blocked,
+// counted as guardrail GuardrailSafety, result StepSafetyBlocked; a check
+// that passed is not seen. A block never fails the run, the call or a tool.
+const (
+	GuardrailPass        = "NONE"
+	GuardrailIntervened  = "GUARDRAIL_INTERVENED"
+	GuardrailUnspecified = "unspecified"
+	GuardrailSafety      = "safety"
+	StepSafetyBlocked    = "safety_blocked"
+	GuardrailBlockShare  = 0.10
+)
+
+// Guardrails are the input guardrails a run may pass.
+var Guardrails = []string{"pii_check", "jailbreak"}
+
+// MCP: the methods the simulator sends and the span sides, as the keys of
+// Totals.MCPSpans.
+const (
+	MCPToolsCall = "tools/call"
+	MCPToolsList = "tools/list"
+	MCPClient    = "client"
+	MCPServer    = "server"
+)
+
+// MaxTurns bounds a conversation: each has 1 to MaxTurns turns (runs) of
+// one agent in one convention, its id on every run span in that
+// convention's attribute (AttrConversation).
+const MaxTurns = 5
 
 // Scenarios lists every scenario name.
 var Scenarios = []string{Steady, ErrorSpike, LatencySpike, TokenCostSpike, ToolFailureSpike, HallucinationSpike, ToolSelectionDrift, ToolLoop}
@@ -99,6 +139,12 @@ type Config struct {
 	Conventions []string
 	Seed        uint64
 	Scenarios   []ScenarioAt
+	// MCPShare of the runs (0: none) call their tools through an MCP
+	// server: one tools/list, then each tool call as an MCP tools/call
+	// client span (the agent's view, the one call that counts) with the
+	// server's tools/call span beneath it. Drawn for every run whatever
+	// the share, so the rest of a seed's runs do not depend on it.
+	MCPShare float64
 }
 
 // Totals is exactly what was sent, for tests to compare with.
@@ -123,6 +169,22 @@ type Totals struct {
 	// the values written, in the order they were sent.
 	StreamedCalls map[string]int     `json:"streamed_calls"` // agent -> n
 	TTFTSeconds   map[string]float64 `json:"ttft_seconds"`   // agent -> sum
+	// Guardrails are the guardrail results the connector counts, by the
+	// name and result it labels them with (see the Guardrail constants).
+	Guardrails map[string]map[string]int `json:"guardrails"` // agent -> "guardrail/result" -> n
+	// MCPSpans are the MCP spans sent, by side (MCPClient, MCPServer) and
+	// method: one observation each of mcp.{client,server}.operation.duration.
+	MCPSpans map[string]map[string]int `json:"mcp_spans"` // side -> method -> n
+	// Conversations count the conversations by their number of turns (one
+	// agent_session_turns observation each, once idle). GrowthTurns are
+	// the turns after a conversation's first, InputTokenGrowth the sum of
+	// their input tokens minus the previous turn's, turns in start order
+	// (the start of their first LLM call): the count and sum of
+	// agent_session_input_token_growth. Conversations still going on count
+	// with the turns sent so far.
+	Conversations    map[string]map[int]int `json:"conversations"`      // agent -> turns -> conversations
+	GrowthTurns      map[string]int         `json:"growth_turns"`       // agent -> n
+	InputTokenGrowth map[string]int64       `json:"input_token_growth"` // agent -> sum
 }
 
 func newTotals() *Totals {
@@ -131,7 +193,43 @@ func newTotals() *Totals {
 		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
 		Hallucinations: map[string]int{}, Feedback: map[string]int{}, Loops: map[string]map[string]int{}, LoopLLMCalls: map[string]int{},
 		StreamedCalls: map[string]int{}, TTFTSeconds: map[string]float64{},
+		Guardrails: map[string]map[string]int{}, MCPSpans: map[string]map[string]int{},
+		Conversations: map[string]map[int]int{}, GrowthTurns: map[string]int{}, InputTokenGrowth: map[string]int64{},
 	}
+}
+
+// conversation is one conversation's turns as they were counted.
+type conversation struct {
+	agent string
+	want  int // turns planned
+	turns []turn
+}
+
+// turn is a run of a conversation: the start of its first LLM call and its
+// input tokens.
+type turn struct {
+	start int64 // Unix ns, as OTLP carries it
+	input int64
+}
+
+// add counts a conversation's turns and growth into t.
+func (c *conversation) add(t *Totals) {
+	turns := slices.Clone(c.turns)
+	slices.SortStableFunc(turns, func(a, b turn) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.input, b.input)) })
+	if t.Conversations[c.agent] == nil {
+		t.Conversations[c.agent] = map[int]int{}
+	}
+	t.Conversations[c.agent][len(turns)]++
+	for i := 1; i < len(turns); i++ {
+		t.GrowthTurns[c.agent]++
+		t.InputTokenGrowth[c.agent] += turns[i].input - turns[i-1].input
+	}
+}
+
+// openConv is a conversation being planned: its id and turns still to come.
+type openConv struct {
+	id          string
+	turns, left int
 }
 
 // Sim generates runs. Safe for concurrent use.
@@ -144,8 +242,17 @@ type Sim struct {
 	// token: a source of its own, so rnd draws what it drew before calls
 	// were streamed and a seed's runs are otherwise the same.
 	stream *rand.Rand
+	// side decides what came after: conversations, guardrails, MCP. A
+	// source of its own again, drawn the same for every run whatever the
+	// configuration, so rnd and stream draw what they drew before.
+	side   *rand.Rand
 	totals *Totals
 	n      int
+	// planning: each agent's and convention's current conversation;
+	// counting: the conversations with turns still to come (done ones are
+	// in totals).
+	planning map[string]*openConv
+	counting map[string]*conversation
 }
 
 // New creates a simulator emitting through tracer.
@@ -160,7 +267,7 @@ func New(cfg Config, tracer trace.Tracer) *Sim {
 		cfg.Conventions = []string{ConvSeed}
 	}
 	return &Sim{cfg: cfg, tracer: tracer, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), stream: rand.New(rand.NewPCG(cfg.Seed, 0x57ea)),
-		totals: newTotals()}
+		side: rand.New(rand.NewPCG(cfg.Seed, 0x51de)), totals: newTotals(), planning: map[string]*openConv{}, counting: map[string]*conversation{}}
 }
 
 // active reports which scenarios are on at elapsed.
@@ -183,6 +290,16 @@ type plan struct {
 	llm         []llmCall
 	tools       []toolCall
 	latency     float64
+	// conversation is the run's conversation id, of turns turns.
+	conversation string
+	turns        int
+	// guardrail is the input guardrail the run passed; intervened: it
+	// intervened (for the seed: its answer step is safety_blocked, unless
+	// that step is a hallucination).
+	guardrail  string
+	intervened bool
+	mcp        bool   // the tools are called through an MCP server
+	mcpSession string // its mcp.session.id
 }
 
 type llmCall struct {
@@ -194,6 +311,8 @@ type llmCall struct {
 	// streamed), in whole milliseconds so every convention writes it
 	// exactly: seconds attributes and an event at start+ttft alike.
 	ttft time.Duration
+	// blocked: the seed's safety guardrail blocked this step's answer.
+	blocked bool
 }
 
 type toolCall struct {
@@ -281,7 +400,50 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 			p.llm = append(p.llm, llm())
 		}
 	}
+	s.sidePlan(&p)
 	return p
+}
+
+// sidePlan decides the run's conversation, guardrail and MCP from side: the
+// same draws for every run, whatever the convention, scenarios or MCPShare.
+func (s *Sim) sidePlan(p *plan) {
+	g := s.side
+	key := p.agent + "\x00" + p.conv
+	c := s.planning[key]
+	if c == nil || c.left == 0 {
+		c = &openConv{id: fmt.Sprintf("conv-%016x", g.Uint64()), turns: 1 + g.IntN(MaxTurns)}
+		c.left = c.turns
+		s.planning[key] = c
+	}
+	c.left--
+	p.conversation, p.turns = c.id, c.turns
+	p.guardrail = Guardrails[g.IntN(len(Guardrails))]
+	p.intervened = g.Float64() < GuardrailBlockShare
+	p.mcp = g.Float64() < s.cfg.MCPShare
+	if p.mcp {
+		p.mcpSession = fmt.Sprintf("mcp-%s-%06d", p.agent, s.n)
+	}
+	if last := &p.llm[len(p.llm)-1]; p.conv == ConvSeed && p.intervened && !last.hallucination {
+		last.blocked = true
+	}
+}
+
+// guardrailResult is the guardrail result the connector counts for the run,
+// "" when the run writes none.
+func (p plan) guardrailResult() (name, result string) {
+	switch p.conv {
+	case ConvGenAI:
+		if p.intervened {
+			return p.guardrail, GuardrailIntervened
+		}
+		return p.guardrail, GuardrailPass
+	case ConvOpenInference:
+		return p.guardrail, GuardrailUnspecified
+	}
+	if p.llm[len(p.llm)-1].blocked {
+		return GuardrailSafety, StepSafetyBlocked
+	}
+	return "", ""
 }
 
 // toolArgs are a tool call's arguments, about the run's order.
@@ -317,7 +479,17 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 	start := end.Add(-total - 10*time.Millisecond)
 	runCtx, run := s.tracer.Start(ctx, runName(p), trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(runAttrs(p)...))
+	// Before the first LLM call (in the 5ms the run has before it, so the
+	// calls keep their times): the input guardrail and the MCP tool list.
+	s.guardrail(runCtx, p, start.Add(time.Millisecond), start.Add(4*time.Millisecond))
+	if p.mcp {
+		_, ls := s.tracer.Start(runCtx, MCPToolsList, trace.WithTimestamp(start.Add(time.Millisecond)), trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("mcp.method.name", MCPToolsList), attribute.String("mcp.session.id", p.mcpSession),
+				attribute.String("jsonrpc.request.id", "1")))
+		ls.End(trace.WithTimestamp(start.Add(3 * time.Millisecond)))
+	}
 	t := start.Add(5 * time.Millisecond)
+	first := t
 	ti := 0
 	for i, c := range p.llm {
 		_, sp := s.tracer.Start(runCtx, llmName(p.conv, c.model), trace.WithTimestamp(t), trace.WithSpanKind(trace.SpanKindClient),
@@ -331,14 +503,16 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 		if ti < len(p.tools) && i < len(p.llm)-1 { // tools between LLM calls, as siblings
 			tc := p.tools[ti]
 			ti++
-			t = s.tool(runCtx, p.conv, tc, t)
+			t = s.tool(runCtx, p, ti, tc, t)
 			if p.loop {
 				t = t.Add(loopGap)
 			}
 		}
 	}
-	for ; ti < len(p.tools); ti++ {
-		t = s.tool(runCtx, p.conv, p.tools[ti], t)
+	for ti < len(p.tools) {
+		tc := p.tools[ti]
+		ti++
+		t = s.tool(runCtx, p, ti, tc, t)
 	}
 	if p.failed {
 		run.SetStatus(codes.Error, "agent run failed")
@@ -347,27 +521,71 @@ func (s *Sim) Run(ctx context.Context, elapsed time.Duration) {
 		run.SetAttributes(attribute.Int("agent.feedback.score", p.feedback))
 	}
 	run.End(trace.WithTimestamp(t.Add(5 * time.Millisecond)))
-	s.count(p)
+	s.count(p, first)
 }
 
-// tool emits one tool span starting at t and returns its end. A failed call
-// carries an agent.recovery event (the agent retries); a refund carries an
-// agent.approval event (refunds need a human's approval).
-func (s *Sim) tool(ctx context.Context, conv string, tc toolCall, t time.Time) time.Time {
-	_, ts := s.tracer.Start(ctx, toolName(conv, tc.name), trace.WithTimestamp(t), trace.WithAttributes(toolAttrs(conv, tc)...))
+// guardrail emits the run's input guardrail check in its convention (the
+// seed's is its answer step's outcome, see llmAttrs).
+func (s *Sim) guardrail(ctx context.Context, p plan, start, end time.Time) {
+	switch p.conv {
+	case ConvGenAI:
+		_, g := s.tracer.Start(ctx, "apply_guardrail "+p.guardrail, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(attribute.String("gen_ai.operation.name", "apply_guardrail"),
+				attribute.String("gen_ai.guardrail.component.name", p.guardrail)))
+		_, result := p.guardrailResult()
+		g.AddEvent("gen_ai.guardrail.result", trace.WithTimestamp(end), trace.WithAttributes(attribute.String("gen_ai.guardrail.result.value", result)))
+		g.End(trace.WithTimestamp(end))
+	case ConvOpenInference:
+		_, g := s.tracer.Start(ctx, p.guardrail, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(attribute.String("openinference.span.kind", "GUARDRAIL"), attribute.String("input.value", "please refund order 1234")))
+		g.End(trace.WithTimestamp(end))
+	}
+}
+
+// tool emits the run's i-th tool call (from 1) starting at t and returns
+// its end. A failed call carries an agent.recovery event (the agent
+// retries); a refund carries an agent.approval event (refunds need a
+// human's approval). Through MCP the call is a tools/call client span with
+// the server's tools/call span beneath it (1ms inside), both in the MCP
+// semconv's shape whatever the run's convention; a failure is a
+// CallToolResult with isError (error.type tool_error, no Error status).
+func (s *Sim) tool(ctx context.Context, p plan, i int, tc toolCall, t time.Time) time.Time {
+	end := t.Add(tc.dur)
+	name, attrs, kind := toolName(p.conv, tc.name), toolAttrs(p.conv, tc), trace.SpanKindInternal
+	if p.mcp {
+		name, attrs, kind = MCPToolsCall+" "+tc.name, mcpToolAttrs(p, i, tc), trace.SpanKindClient
+	}
+	cctx, ts := s.tracer.Start(ctx, name, trace.WithTimestamp(t), trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
 	if tc.status != "success" {
-		ts.SetStatus(codes.Error, "tool failed")
-		ts.AddEvent("agent.recovery", trace.WithTimestamp(t.Add(tc.dur)), trace.WithAttributes(attribute.String("agent.recovery.strategy", "retry")))
+		if !p.mcp {
+			ts.SetStatus(codes.Error, "tool failed")
+		}
+		ts.AddEvent("agent.recovery", trace.WithTimestamp(end), trace.WithAttributes(attribute.String("agent.recovery.strategy", "retry")))
 	}
 	if tc.name == "process_refund" {
 		ts.AddEvent("agent.approval", trace.WithTimestamp(t), trace.WithAttributes(attribute.String("agent.approval.result", "approved")))
 	}
-	end := t.Add(tc.dur)
+	if p.mcp {
+		_, srv := s.tracer.Start(cctx, name, trace.WithTimestamp(t.Add(time.Millisecond)), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attrs...))
+		srv.End(trace.WithTimestamp(end.Add(-time.Millisecond)))
+	}
 	ts.End(trace.WithTimestamp(end))
 	return end
 }
 
-func (s *Sim) count(p plan) {
+// mcpToolAttrs are an MCP tools/call span's, client and server alike.
+func mcpToolAttrs(p plan, i int, tc toolCall) []attribute.KeyValue {
+	a := []attribute.KeyValue{attribute.String("mcp.method.name", MCPToolsCall), attribute.String("mcp.session.id", p.mcpSession),
+		attribute.String("jsonrpc.request.id", fmt.Sprint(i+1)), attribute.String("gen_ai.operation.name", "execute_tool"),
+		attribute.String("gen_ai.tool.name", tc.name), attribute.String("gen_ai.tool.call.arguments", tc.args)}
+	if tc.status != "success" {
+		a = append(a, attribute.String("error.type", "tool_error"))
+	}
+	return a
+}
+
+func (s *Sim) count(p plan, first time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tt := s.totals
@@ -407,6 +625,35 @@ func (s *Sim) count(p plan) {
 		tt.Loops[p.agent][LoopTool]++ // once a run, however many polls
 		tt.LoopLLMCalls[p.agent] += LoopCalls - 1
 	}
+	if name, result := p.guardrailResult(); name != "" {
+		if tt.Guardrails[p.agent] == nil {
+			tt.Guardrails[p.agent] = map[string]int{}
+		}
+		tt.Guardrails[p.agent][name+"/"+result]++
+	}
+	if p.mcp {
+		for _, side := range []string{MCPClient, MCPServer} {
+			if tt.MCPSpans[side] == nil {
+				tt.MCPSpans[side] = map[string]int{}
+			}
+			tt.MCPSpans[side][MCPToolsCall] += len(p.tools)
+		}
+		tt.MCPSpans[MCPClient][MCPToolsList]++
+	}
+	c := s.counting[p.conversation]
+	if c == nil {
+		c = &conversation{agent: p.agent, want: p.turns}
+		s.counting[p.conversation] = c
+	}
+	in := int64(0)
+	for _, l := range p.llm {
+		in += l.in
+	}
+	c.turns = append(c.turns, turn{start: first.UnixNano(), input: in})
+	if len(c.turns) == c.want { // done: only the open ones are kept
+		c.add(tt)
+		delete(s.counting, p.conversation)
+	}
 }
 
 // Totals returns a copy of what was sent so far.
@@ -420,6 +667,21 @@ func (s *Sim) Totals() Totals {
 		ReasoningSteps: maps.Clone(t.ReasoningSteps), Hallucinations: maps.Clone(t.Hallucinations), Feedback: maps.Clone(t.Feedback),
 		Loops: map[string]map[string]int{}, LoopLLMCalls: maps.Clone(t.LoopLLMCalls),
 		StreamedCalls: maps.Clone(t.StreamedCalls), TTFTSeconds: maps.Clone(t.TTFTSeconds),
+		Guardrails: map[string]map[string]int{}, MCPSpans: map[string]map[string]int{},
+		Conversations: map[string]map[int]int{}, GrowthTurns: maps.Clone(t.GrowthTurns), InputTokenGrowth: maps.Clone(t.InputTokenGrowth),
+	}
+	for a, m := range t.Guardrails {
+		out.Guardrails[a] = maps.Clone(m)
+	}
+	for side, m := range t.MCPSpans {
+		out.MCPSpans[side] = maps.Clone(m)
+	}
+	for a, m := range t.Conversations {
+		out.Conversations[a] = maps.Clone(m)
+	}
+	// Conversations still going on, with the turns sent so far.
+	for _, c := range s.counting {
+		c.add(&out)
 	}
 	for a, m := range t.Requests {
 		out.Requests[a] = maps.Clone(m)
@@ -460,16 +722,21 @@ func runName(p plan) string {
 	return "agent.request"
 }
 
+// AttrConversation is where each convention's run span names its
+// conversation.
+var AttrConversation = map[string]string{ConvSeed: "agent.conversation.id", ConvGenAI: "gen_ai.conversation.id", ConvOpenInference: "session.id"}
+
 func runAttrs(p plan) []attribute.KeyValue {
+	conv := attribute.String(AttrConversation[p.conv], p.conversation)
 	switch p.conv {
 	case ConvGenAI:
-		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", p.agent)}
+		return []attribute.KeyValue{attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", p.agent), conv}
 	case ConvOpenInference:
-		return []attribute.KeyValue{attribute.String("openinference.span.kind", "AGENT"), attribute.String("agent.name", p.agent)}
+		return []attribute.KeyValue{attribute.String("openinference.span.kind", "AGENT"), attribute.String("agent.name", p.agent), conv}
 	}
 	// The seed's agents report their own step count (a step per model call
 	// and per tool call), which the connector takes over counting LLM calls.
-	return []attribute.KeyValue{attribute.String("agent.agent.id", p.agent), attribute.Int("agent.run.total_steps", p.steps())}
+	return []attribute.KeyValue{attribute.String("agent.agent.id", p.agent), attribute.Int("agent.run.total_steps", p.steps()), conv}
 }
 
 // steps is what agent_reasoning_steps records for the run: the seed's
@@ -519,6 +786,8 @@ func llmAttrs(conv string, c llmCall, step int) []attribute.KeyValue {
 	if c.hallucination {
 		a = append(a, attribute.String("agent.hallucination.type", "fabricated_fact"))
 		outcome = "hallucination"
+	} else if c.blocked {
+		outcome = StepSafetyBlocked
 	}
 	return append(a, attribute.String("agent.step.outcome", outcome))
 }

@@ -126,16 +126,25 @@ func nearEventually(t *testing.T, prom, q string, want float64) {
 	})
 }
 
+// sessionIdle is the e2e collector's sessions.idle_timeout (1h by default,
+// which config/default.yaml does not expose): a conversation is observed
+// that long after its last turn closed. It must be longer than runs.ttl,
+// shortened with it (OTELCOL_AGENT_RUN_TTL), and longer than the few
+// seconds the turns of one conversation take to close.
+const sessionIdle, sessionRunTTL = "8s", "4s"
+
 // agentsim -> otelcol-agent -> Prometheus: the series in Prometheus equal
 // what the simulator sent; then every dashboard panel's query parses and
 // returns data.
 func TestSimulatorThroughPrometheus(t *testing.T) {
 	ports := e2etest.NewPorts(t)
-	e2etest.Start(t, []string{"config/default.yaml"}, collectorEnv(t, ports, map[string]string{
-		// Short drift windows so the drift gauge exists within the test.
-		"OTELCOL_AGENT_DRIFT_WINDOW": "3s", "OTELCOL_AGENT_DRIFT_BASELINE": "1m",
-		"OTELCOL_AGENT_DRIFT_MIN_BASELINE_CALLS": "10", "OTELCOL_AGENT_DRIFT_MIN_WINDOW_CALLS": "1",
-	}), ports.Health)
+	e2etest.Start(t, []string{"config/default.yaml", "yaml:connectors::agentmetrics::sessions::idle_timeout: " + sessionIdle},
+		collectorEnv(t, ports, map[string]string{
+			// Short drift windows so the drift gauge exists within the test.
+			"OTELCOL_AGENT_DRIFT_WINDOW": "3s", "OTELCOL_AGENT_DRIFT_BASELINE": "1m",
+			"OTELCOL_AGENT_DRIFT_MIN_BASELINE_CALLS": "10", "OTELCOL_AGENT_DRIFT_MIN_WINDOW_CALLS": "1",
+			"OTELCOL_AGENT_RUN_TTL": sessionRunTTL,
+		}), ports.Health)
 	root := e2etest.RepoRoot(t)
 	rules := []string{filepath.Join(root, "config/prometheus/agent-recording-rules.yaml"), filepath.Join(root, "config/prometheus/agent-alert-rules.yaml")}
 	promAddr := ports.Spare
@@ -147,6 +156,9 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 		Conventions: []string{agentsim.ConvSeed, agentsim.ConvGenAI, agentsim.ConvOpenInference}, Seed: 42,
 		// tool_loop: the loop panels' series exist only once a run has looped.
 		Scenarios: []agentsim.ScenarioAt{{Name: agentsim.HallucinationSpike}, {Name: agentsim.ToolFailureSpike}, {Name: agentsim.ToolLoop}},
+		// A share of the runs call their tools through MCP (client and
+		// server span of each call): the tool calls above stay one each.
+		MCPShare: 0.4,
 	}, tp.Tracer("agentsim"))
 	runSim(t, sim, 300, time.Minute)
 	flush()
@@ -198,10 +210,75 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 	}
 	equalEventually(t, promAddr, `sum(agent_loops_total)`, float64(loops))
 
+	// Guardrail results by agent, guardrail and the provider's own result,
+	// in each convention's shape; and no other series.
+	results, blocked := 0, 0
+	for agent, byKey := range tot.Guardrails {
+		for key, n := range byKey {
+			name, result, _ := strings.Cut(key, "/")
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_guardrail_results_total{agent_id=%q,guardrail_name=%q,result=%q})`, agent, name, result), float64(n))
+			results += n
+			if result == agentsim.GuardrailIntervened || result == agentsim.StepSafetyBlocked {
+				blocked += n
+			}
+		}
+	}
+	if results == 0 || blocked == 0 {
+		t.Fatalf("guardrail results %v: none, or none that intervened", tot.Guardrails)
+	}
+	equalEventually(t, promAddr, `sum(agent_guardrail_results_total)`, float64(results))
+	// Every MCP span by side and method (0: none sent, e.g. a server
+	// tools/list); the tool calls above count each client+server pair once.
+	if tot.MCPSpans[agentsim.MCPClient][agentsim.MCPToolsCall] == 0 {
+		t.Fatal("no MCP tool call sent")
+	}
+	for _, side := range []string{agentsim.MCPClient, agentsim.MCPServer} {
+		for _, method := range []string{agentsim.MCPToolsCall, agentsim.MCPToolsList} {
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(mcp_%s_operation_duration_seconds_count{mcp_method_name=%q})`, side, method), float64(tot.MCPSpans[side][method]))
+		}
+	}
+	// Sessions, once their conversations have been idle for sessionIdle:
+	// one turns observation per conversation (its turns by bucket), one
+	// growth observation per turn after the first, summing the input
+	// tokens' growth in start order.
+	conversations := 0
+	for agent, byTurns := range tot.Conversations {
+		n, turns := 0, 0
+		for k, c := range byTurns {
+			n += c
+			turns += k * c
+		}
+		conversations += n
+		runs := 0
+		for _, c := range tot.Requests[agent] {
+			runs += c
+		}
+		if turns != runs {
+			t.Fatalf("%s: conversations of %d turns, %d runs", agent, turns, runs)
+		}
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_session_turns_count{agent_id=%q})`, agent), float64(n))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_session_turns_sum{agent_id=%q})`, agent), float64(turns))
+		for _, le := range []int{1, 2, 3, 5} { // "1" or "1.0", as this Prometheus writes it
+			upTo := 0
+			for k, c := range byTurns {
+				if k <= le {
+					upTo += c
+				}
+			}
+			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_session_turns_bucket{agent_id=%q,le=~"%d|%d.0"})`, agent, le, le), float64(upTo))
+		}
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_session_input_token_growth_count{agent_id=%q})`, agent), float64(tot.GrowthTurns[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_session_input_token_growth_sum{agent_id=%q})`, agent), float64(tot.InputTokenGrowth[agent]))
+	}
+	if conversations == 0 || conversations == tot.Runs {
+		t.Fatalf("%d conversations of %d runs: want conversations of several turns", conversations, tot.Runs)
+	}
+	equalEventually(t, promAddr, `sum(agent_session_turns_count)`, float64(conversations))
+
 	// Keep traffic flowing while the dashboards are queried, so the
 	// sliding-window gauges (tool selection, drift) have live data.
 	tp2, flush2 := simTracer(t, ports.OTLPGRPC)
-	live := agentsim.New(agentsim.Config{Agents: []string{"support-agent"}, Seed: 7}, tp2.Tracer("agentsim"))
+	live := agentsim.New(agentsim.Config{Agents: []string{"support-agent"}, Seed: 7, MCPShare: 0.4}, tp2.Tracer("agentsim"))
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -213,6 +290,23 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 	}()
 	defer func() { stop(); <-done; flush2() }()
 	time.Sleep(5 * time.Second)
+	// A conversation observed since the first scrape, so the sessions
+	// panel's rate has one (the main run's all came in one flush): a live
+	// conversation, observed sessionIdle after its last turn.
+	mainConversations := 0
+	for _, c := range tot.Conversations["support-agent"] {
+		mainConversations += c
+	}
+	e2etest.Eventually(t, 60*time.Second, func(context.Context) error {
+		got, err := e2etest.Scalar(promAddr, `sum(agent_session_turns_count{agent_id="support-agent"})`)
+		if err != nil {
+			return err
+		}
+		if got <= float64(mainConversations) {
+			return fmt.Errorf("no live conversation observed yet (%v, %d before)", got, mainConversations)
+		}
+		return nil
+	})
 	checkDashboards(t, promAddr)
 }
 
