@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -98,14 +97,7 @@ func TestGenAISemconvMetricsUnderAttack(t *testing.T) {
 		name := fmt.Sprintf("x-%d", tr)
 		mkSpan(ss, 0, 3, 2, "execute_tool "+name, 1e9, 2e9, toolSpan(name))
 		mkSpan(ss, 0, 2, 0, "invoke_agent "+name, 0, 3e9, agentSpan(name))
-		for _, s := range ss.Spans().All() {
-			s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xd3})
-		}
-		h.consume(td)
-		if tr%20_000 == 19_999 {
-			h.advance(time.Minute)
-			h.flush()
-		}
+		h.consumeNth(td, tr)
 	}
 	h.advance(time.Minute)
 	v := h.flush()

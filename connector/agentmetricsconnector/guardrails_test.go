@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // Guardrail results, in the shapes the instrumentations emit, counted by
@@ -65,14 +64,7 @@ func TestGuardrailCardinalityUnderAttack(t *testing.T) {
 		mkSpan(ss, 0, 3, 2, "g.guardrail", 1e9, 2e9, map[string]any{
 			"gen_ai.operation.name": "guardrail.run", "gen_ai.guardrail.name": fmt.Sprintf("g-%d", tr), "gen_ai.guardrail.status": "PASSED"})
 		mkSpan(ss, 0, 2, 0, "invoke_agent a", 0, 3e9, agentSpan("a"))
-		for _, s := range ss.Spans().All() {
-			s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xcf})
-		}
-		h.consume(td)
-		if tr%20_000 == 19_999 {
-			h.advance(time.Minute)
-			h.flush()
-		}
+		h.consumeNth(td, tr)
 	}
 	h.advance(time.Minute)
 	v := h.flush()

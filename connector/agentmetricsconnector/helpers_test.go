@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -49,6 +50,25 @@ func (h *harness) consume(td ptrace.Traces) {
 }
 
 func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }
+
+// consumeNth consumes td as the tr-th of many one-trace batches (the attack
+// tests): every span gets trace tr's own id (mkSpan's ids hold only 65,536
+// traces), and every 20,000 traces a minute passes and a flush closes them.
+func (h *harness) consumeNth(td ptrace.Traces, tr int) {
+	h.t.Helper()
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xa7})
+			}
+		}
+	}
+	h.consume(td)
+	if tr%20_000 == 19_999 {
+		h.advance(time.Minute)
+		h.flush()
+	}
+}
 
 // flush closes what is due and returns the last metrics emitted.
 func (h *harness) flush() metricsView {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
 	"github.com/otelcol-agent/otelcol-agent/internal/agenttest"
@@ -304,14 +303,7 @@ func TestLoopCardinalityUnderAttack(t *testing.T) {
 			mkSpan(ss, 0, byte(10+i), 2, "execute_tool "+name, st, st+5e8, genaiTool(name, "{}"))
 		}
 		mkSpan(ss, 0, 2, 0, "invoke_agent a", 0, 5e9, agentSpan("a"))
-		for _, s := range ss.Spans().All() { // mkSpan's ids hold 65,536 traces
-			s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xcd})
-		}
-		h.consume(td)
-		if tr%20_000 == 19_999 {
-			h.advance(time.Minute)
-			h.flush()
-		}
+		h.consumeNth(td, tr)
 	}
 	h.advance(time.Minute)
 	v := h.flush()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // agent_time_to_first_token_seconds: one observation per streamed LLM call
@@ -78,14 +77,7 @@ func TestTimeToFirstTokenCardinalityUnderAttack(t *testing.T) {
 		m["gen_ai.response.time_to_first_chunk"] = 0.1
 		mkSpan(ss, 0, 3, 2, "chat", 1e9, 2e9, m)
 		mkSpan(ss, 0, 2, 0, "invoke_agent a", 0, 3e9, agentSpan("a"))
-		for _, s := range ss.Spans().All() {
-			s.SetTraceID(pcommon.TraceID{byte(tr), byte(tr >> 8), byte(tr >> 16), 0xce})
-		}
-		h.consume(td)
-		if tr%20_000 == 19_999 {
-			h.advance(time.Minute)
-			h.flush()
-		}
+		h.consumeNth(td, tr)
 	}
 	h.advance(time.Minute)
 	v := h.flush()
