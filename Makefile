@@ -30,7 +30,7 @@ MODULES      := . internal processor/agentsemconvprocessor connector/agentmetric
 # fails the target.
 FUZZ_TIME    ?= 10000x
 
-.PHONY: all run check-run deps check-alerting build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
+.PHONY: prices all run check-run deps check-alerting build tools generate check-generated lint test unit-test e2e-test fuzz bench clean
 
 all: build
 
@@ -47,6 +47,14 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 generate: $(BUILDER) $(MDATAGEN)
 	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation
 	@for d in $(METADATA_DIRS); do echo "mdatagen $$d"; (cd $$d && $(MDATAGEN) metadata.yaml); done
+
+## prices: regenerate the built-in price database from the pinned npm package
+# tools/prices/package-lock.json pins @pydantic/genai-prices by version and
+# integrity; gen.mjs writes internal/pricing/genai_prices.json (embedded)
+# and the reference prices the Go tests check it against. Commit both.
+prices:
+	cd tools/prices && npm ci --no-audit --no-fund && node gen.mjs
+	$(GO) -C internal test -count=1 ./pricing/
 
 ## check-generated: fail when the committed generated code differs from a fresh generation
 # The builder writes into a temporary directory; mdatagen must run inside the

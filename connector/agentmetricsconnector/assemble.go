@@ -105,7 +105,7 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 		t := in.Tokens
 		f := tracestore.LLMFacts{Tokens: [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)},
 			Start: int64(s.StartTimestamp())}
-		if cost, ok := c.costOf(in); ok {
+		if cost, ok := c.costOf(s, in); ok {
 			f.Cost = cost
 			sp.Flags |= tracestore.HasCost
 		}

@@ -29,21 +29,21 @@ import (
 const scopeName = "github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector"
 
 type agentConnector struct {
-	cfg       *Config
-	logger    *zap.Logger
-	next      consumer.Metrics
-	telemetry *metadata.TelemetryBuilder
-	extractor *agentspan.Extractor
-	table     *pricing.Table // the conventions' prices; lookups memoised in prices
-	now       func() time.Time
-	instance  string
+	cfg          *Config
+	logger       *zap.Logger
+	next         consumer.Metrics
+	telemetry    *metadata.TelemetryBuilder
+	extractor    *agentspan.Extractor
+	pricer       *pricing.Pricer        // the conventions' prices, lookups memoised
+	priceQuality *pricing.QualityLabels // {model, match} of price_lookups, bounded
+	now          func() time.Time
+	instance     string
 
 	mu      sync.Mutex // guards everything below
 	metrics *agentMetrics
 	store   *tracestore.Store
 	drift   map[string]*drift.Tracker
 	handles *handleCache
-	prices  map[string]*pricing.Entry // model -> price (nil: unknown), under mu
 	// conversations maps a closed run's conversation id to its agent id,
 	// for feedback sent in another trace (bounded by runs.max_traces).
 	conversations     map[string]string
@@ -118,15 +118,16 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		instance = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	c := &agentConnector{
-		cfg:       cfg,
-		sessions:  newSessionTracker(),
-		logger:    set.Logger,
-		next:      next,
-		telemetry: tb,
-		extractor: agentspan.NewExtractor(cfg.ExtractorSettings()),
-		table:     table,
-		now:       time.Now,
-		instance:  instance,
+		cfg:          cfg,
+		sessions:     newSessionTracker(),
+		logger:       set.Logger,
+		next:         next,
+		telemetry:    tb,
+		extractor:    agentspan.NewExtractor(cfg.ExtractorSettings()),
+		pricer:       pricing.NewPricer(table),
+		priceQuality: pricing.NewQualityLabels(maxPriceQualityModels),
+		now:          time.Now,
+		instance:     instance,
 		store: tracestore.New(tracestore.Settings{
 			Grace:             cfg.Runs.GracePeriod,
 			RemoteGrace:       cfg.Runs.RemoteGracePeriod,
@@ -139,7 +140,6 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		}),
 		drift:         map[string]*drift.Tracker{},
 		handles:       newHandleCache(4 * cfg.CardinalityLimit),
-		prices:        map[string]*pricing.Entry{},
 		conversations: map[string]string{},
 		overflow:      map[string]int64{},
 		skipped:       skippedRoots{m: map[pcommon.TraceID]skippedRoot{}, keep: cfg.Runs.RemoteGracePeriod},
@@ -174,9 +174,6 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	c.metrics = newAgentMetrics(set2, cfg.ToolDurationBuckets, cfg.GenAIMetrics, tenantLabel)
 	return c, nil
 }
-
-// maxPrices bounds the price memo (model names come from input).
-const maxPrices = 65536
 
 // countOverflow is called under mu; telemetry is recorded at flush.
 func (c *agentConnector) countOverflow(metric string) { c.overflow[metric]++ }
@@ -294,27 +291,32 @@ func (c *agentConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 // processor sends at most 8,192 by default).
 const maxScratchSpans = 1 << 16
 
-func (c *agentConnector) costOf(in *agentspan.Info) (float64, bool) {
+// costOf is the cost of an LLM call: the one the span carries, else its
+// usage priced by the table at the span's start (dated prices). A call
+// with no usage, an unknown model or a token part without a price has no
+// cost; each outcome is counted by model in price_lookups (price data
+// quality), so an unpriced call is visible, never a silent zero.
+func (c *agentConnector) costOf(s ptrace.Span, in *agentspan.Info) (float64, bool) {
 	if in.HasCost {
+		c.countPriceLookup(in.Model, pricing.FromSpan)
 		return in.CostUSD, true
 	}
 	t := in.Tokens
-	if t.Has&(agentspan.HasInput|agentspan.HasOutput) == 0 {
-		return 0, false
-	}
-	e, ok := c.prices[in.Model]
-	if !ok {
-		// Memoised under mu in a plain map (the table lookup normalises the name).
-		e, _ = c.table.Lookup(in.Model)
-		if len(c.prices) < maxPrices {
-			c.prices[strings.Clone(in.Model)] = e
-		}
-	}
-	if e == nil {
-		return 0, false
-	}
-	return e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}), true
+	cost, outcome := c.pricer.Price(in.Model,
+		pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite},
+		t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0, s.StartTimestamp().AsTime())
+	c.countPriceLookup(in.Model, outcome)
+	return cost, outcome.Priced()
 }
+
+// countPriceLookup adds one to price_lookups. The telemetry counter takes
+// no span context (nothing in it is per request).
+func (c *agentConnector) countPriceLookup(model string, o pricing.Outcome) {
+	c.telemetry.ConnectorAgentmetricsPriceLookups.Add(context.Background(), 1, c.priceQuality.Of(model, o))
+}
+
+// maxPriceQualityModels bounds the model label of price_lookups.
+const maxPriceQualityModels = 200
 
 func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, res pcommon.Map, fn func(obs)) {
 	switch in.Kind {
@@ -322,7 +324,7 @@ func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, res 
 		t := in.Tokens
 		o := obs{kind: obsLLM, name: orUnknown(in.Model), failed: in.IsError, spanID: s.SpanID(),
 			tokens: [4]int64{t.Uncached(), t.Output, t.CacheRead, t.CacheWrite}, value: spanSeconds(s)}
-		o.cost, o.hasCost = c.costOf(in)
+		o.cost, o.hasCost = c.costOf(s, in)
 		o.ttft, o.hasTTFT = in.TTFT, in.HasTTFT
 		if c.cfg.GenAIMetrics {
 			o.genai = genaiOf(s.Attributes(), in.Operation, in.Provider, in.Model)

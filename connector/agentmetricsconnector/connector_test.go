@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-agent/otelcol-agent/connector/agentmetricsconnector/internal/metadatatest"
@@ -325,4 +326,40 @@ func TestFeedbackInAnotherTraceByConversation(t *testing.T) {
 	assert.EqualValues(t, 1, n)
 	assert.Equal(t, 4.0, sum)
 	assert.Zero(t, h.c.store.Len(), "feedback alone opens no trace")
+}
+
+// Price data quality: every LLM call is counted by model and by how it was
+// priced, and only complete costs reach agent_cost_usd_total (an
+// embeddings model given output tokens it has no price for adds nothing).
+func TestPriceQualityIsCountedAndOnlyFullCostsAreAdded(t *testing.T) {
+	h := newHarness(t, nil)
+	td, ss := batchOf()
+	mkSpan(ss, 1, 1, 0, "invoke_agent a", 0, 9e9, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})
+	calls := []map[string]any{
+		{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100},
+		{"gen_ai.request.model": "acme/gpt-4o-mini-2024-07-18", "gen_ai.usage.input_tokens": 1000},
+		{"gen_ai.request.model": "acme-1", "gen_ai.usage.input_tokens": 10},
+		{"gen_ai.request.model": "gpt-4o"},
+		{"gen_ai.request.model": "voyage-3", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5},
+		{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10, "agent.llm.cost_usd": 0.5},
+	}
+	for i, a := range calls {
+		a["gen_ai.operation.name"] = "chat"
+		mkSpan(ss, 1, byte(i+2), 1, "chat", 0, 1e9, a)
+	}
+	h.consume(td)
+	h.advance(time.Minute)
+	v := h.flush()
+	assert.InDelta(t, (1000*2.5+100*10.0)/1e6+0.5, v.total("agent_cost_usd_total", "model=gpt-4o"), 1e-12)
+	assert.InDelta(t, 1000*0.15/1e6, v.total("agent_cost_usd_total", "model=acme/gpt-4o-mini-2024-07-18"), 1e-12)
+	assert.Equal(t, 0.0, v.total("agent_cost_usd_total", "model=voyage-3"), "an incomplete cost is not added")
+	assert.Equal(t, 0.0, v.total("agent_cost_usd_total", "model=acme-1"))
+	metadatatest.AssertEqualConnectorAgentmetricsPriceLookups(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "gpt-4o"), attribute.String("match", "exact"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "acme/gpt-4o-mini-2024-07-18"), attribute.String("match", "family"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "acme-1"), attribute.String("match", "unpriced"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "gpt-4o"), attribute.String("match", "usage_missing"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "voyage-3"), attribute.String("match", "incomplete"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("model", "gpt-4o"), attribute.String("match", "from_span"))},
+	}, ignoreTime...)
 }

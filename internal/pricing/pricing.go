@@ -1,5 +1,7 @@
-// Package pricing prices LLM token usage in USD from a table of per-model
-// prices: a built-in table (prices.yaml, embedded) plus user overrides.
+// Package pricing prices LLM token usage in USD: a price database generated
+// from a maintained registry package (genai_prices.json, embedded; see
+// tools/prices), hand-kept overrides on top (overrides.yaml), and the
+// user's overrides on top of those.
 package pricing
 
 import (
@@ -11,14 +13,17 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-//go:embed prices.yaml
-var builtinYAML []byte
+//go:embed overrides.yaml
+var overridesYAML []byte
 
-// Price is USD per 1M tokens for one model.
+// Price is USD per 1M tokens for one model: the format of overrides
+// (overrides.yaml, pricing.file, pricing.models). A cache price left out
+// bills those tokens at the input price.
 type Price struct {
 	Input      float64  `yaml:"input" mapstructure:"input"`
 	Output     float64  `yaml:"output" mapstructure:"output"`
@@ -26,13 +31,24 @@ type Price struct {
 	CacheWrite *float64 `yaml:"cache_write" mapstructure:"cache_write"`
 }
 
-// Entry is one row of a price table.
+// Entry is one priced model: an override row, or a model of the price
+// database (then Price holds its first price set's base rates, and the
+// dated, tiered sets are used to price usage).
 type Entry struct {
 	Models []string `yaml:"models" mapstructure:"models"`
 	Price  `yaml:",inline" mapstructure:",squash"`
 	Source string `yaml:"source" mapstructure:"source"`
 	AsOf   string `yaml:"as_of" mapstructure:"as_of"`
+
+	provider, id string        // database provider and model id ("" for overrides)
+	dated        []datedPrices // price sets; the last that applies wins
 }
+
+// Provider is the database provider id of the entry ("" for an override).
+func (e *Entry) Provider() string { return e.provider }
+
+// ID is the database model id of the entry ("" for an override).
+func (e *Entry) ID() string { return e.id }
 
 type providerBlock struct {
 	Name   string  `yaml:"name"`
@@ -45,23 +61,80 @@ type tableFile struct {
 	Providers []providerBlock `yaml:"providers"`
 }
 
-// Table maps normalised model names to prices.
-type Table struct {
-	byName map[string]*Entry
+// Match says how a model name found its price.
+type Match uint8
+
+const (
+	// MatchNone: no price for the name.
+	MatchNone Match = iota
+	// MatchExact: the name as sent (case aside) is a priced name.
+	MatchExact
+	// MatchFamily: found after removing provider prefixes and version or
+	// date suffixes, by a database pattern, or by the longest priced prefix.
+	MatchFamily
+)
+
+func (m Match) String() string {
+	switch m {
+	case MatchExact:
+		return "exact"
+	case MatchFamily:
+		return "family"
+	}
+	return "unpriced"
 }
 
-// Builtin parses the embedded table. It is called once per component start.
+// layer is one level of the table: overrides, or the database.
+type layer struct {
+	byName   map[string]*Entry
+	patterns []dbEntry // database models whose rule is more than exact names, in preference order
+}
+
+// Table prices model names: overrides (the hand-kept overrides.yaml, then
+// the user's file and models) on top of the price database.
+type Table struct {
+	over   layer
+	db     layer
+	source string // the database's package@version ("" without it)
+}
+
+// Builtin is the price database with the hand-kept overrides on top. It is
+// called once per component start.
 func Builtin() (*Table, error) {
-	entries, err := parseTable(builtinYAML)
+	db, err := loadDatabase(databaseJSON)
 	if err != nil {
-		return nil, fmt.Errorf("built-in price table: %w", err)
+		return nil, err
 	}
-	t := &Table{byName: map[string]*Entry{}}
+	t := Empty()
+	t.source = db.source
+	for _, d := range db.entries {
+		names := d.rule.equalsNames(nil)
+		if id := strings.ToLower(d.entry.id); d.rule.match(id) {
+			names = append(names, id)
+		}
+		for _, n := range names {
+			if _, taken := t.db.byName[n]; !taken { // the preferred provider, first model in its order
+				t.db.byName[n] = d.entry
+			}
+		}
+		if !d.rule.onlyEquals() {
+			t.db.patterns = append(t.db.patterns, d)
+		}
+	}
+	entries, err := parseTable(overridesYAML)
+	if err != nil {
+		return nil, fmt.Errorf("built-in price overrides: %w", err)
+	}
 	return t, t.add(entries)
 }
 
+// Source is the price database the table was built from (package@version).
+func (t *Table) Source() string { return t.source }
+
 // Empty returns a table with no prices.
-func Empty() *Table { return &Table{byName: map[string]*Entry{}} }
+func Empty() *Table {
+	return &Table{over: layer{byName: map[string]*Entry{}}, db: layer{byName: map[string]*Entry{}}}
+}
 
 // LoadFile adds (or overrides) the entries of a YAML file in the built-in
 // table's format.
@@ -135,20 +208,41 @@ func (t *Table) add(entries []Entry) error {
 		if err := ValidateEntry(e); err != nil {
 			return fmt.Errorf("entry %d (%v): %w", i, e.Models, err)
 		}
+		set := priceSet{input: flat(e.Input), output: flat(e.Output)}
+		if e.CacheRead != nil {
+			set.cacheRead = flat(*e.CacheRead)
+		}
+		if e.CacheWrite != nil {
+			set.cacheWrite = flat(*e.CacheWrite)
+		}
+		e.dated = []datedPrices{{set: set}}
 		for _, m := range e.Models {
-			t.byName[strings.ToLower(strings.TrimSpace(m))] = &e
+			t.over.byName[strings.ToLower(strings.TrimSpace(m))] = &e
 		}
 	}
 	return nil
 }
 
-// Len is the number of model names the table knows.
-func (t *Table) Len() int { return len(t.byName) }
+// Len is the number of model names the table prices exactly (overrides and
+// the database's names; its patterns price more).
+func (t *Table) Len() int {
+	n := len(t.db.byName)
+	for name := range t.over.byName {
+		if _, ok := t.db.byName[name]; !ok {
+			n++
+		}
+	}
+	return n
+}
 
-// Entries returns every name with its entry (for docs and tests).
+// Entries returns every exactly priced name with its entry (for docs and
+// tests); an override shadows the database's entry of the same name.
 func (t *Table) Entries() map[string]Entry {
-	out := make(map[string]Entry, len(t.byName))
-	for k, v := range t.byName {
+	out := make(map[string]Entry, t.Len())
+	for k, v := range t.db.byName {
+		out[k] = *v
+	}
+	for k, v := range t.over.byName {
 		out[k] = *v
 	}
 	return out
@@ -159,54 +253,130 @@ type Usage struct {
 	Input, Output, CacheRead, CacheWrite int64
 }
 
-// Cost prices usage with p: uncached input at the input price, cache reads
-// and writes at their prices (the input price when the entry has none),
-// output at the output price.
-func (p *Price) Cost(u Usage) float64 {
+// Cost prices usage at time at (which picks among dated prices; the zero
+// time takes the first set): uncached input at the input price, cache reads
+// and writes at their prices (the input price when the model has none),
+// output at the output price. Past a long-context tier's threshold of input
+// tokens every part is billed at that tier. complete is false when a part
+// with tokens has no price (a model priced per request, say): the cost is
+// then the priced parts only and must not be reported as the call's cost.
+func (e *Entry) Cost(u Usage, at time.Time) (usd float64, complete bool) {
+	s := e.setAt(at)
+	complete = true
+	part := func(n int64, r, fallback *rate) float64 {
+		if n <= 0 {
+			return 0
+		}
+		if !r.set {
+			r = fallback
+		}
+		if r == nil || !r.set {
+			complete = false
+			return 0
+		}
+		return float64(n) * r.at(u.Input)
+	}
 	uncached := u.Input - u.CacheRead - u.CacheWrite
-	if uncached < 0 {
-		uncached = 0
-	}
-	cr, cw := p.Input, p.Input
-	if p.CacheRead != nil {
-		cr = *p.CacheRead
-	}
-	if p.CacheWrite != nil {
-		cw = *p.CacheWrite
-	}
-	return (float64(uncached)*p.Input + float64(u.CacheRead)*cr + float64(u.CacheWrite)*cw + float64(u.Output)*p.Output) / 1e6
+	usd = part(uncached, &s.input, nil) + part(u.CacheRead, &s.cacheRead, &s.input) +
+		part(u.CacheWrite, &s.cacheWrite, &s.input) + part(u.Output, &s.output, nil)
+	return usd / 1e6, complete
 }
 
-// Lookup finds the price of model, trying in order: the exact name (lower
-// case); the name without provider prefixes (anything up to the last "/",
-// Bedrock's "us.anthropic." style prefixes); without version and date
-// suffixes ("-v1:0", "@20240620", "-2024-08-06", "-20250929", "-0613",
-// "-latest"); then the longest known name that is a prefix ending at a "-".
-// It does not allocate when the name is already lower case.
-func (t *Table) Lookup(model string) (*Entry, bool) {
-	if model == "" {
-		return nil, false
+// setAt is the price set that applies at t: the last one whose constraint
+// holds, as the database orders them.
+func (e *Entry) setAt(t time.Time) *priceSet {
+	if len(e.dated) == 1 {
+		return &e.dated[0].set
 	}
-	name := lowerASCII(model)
-	if e, ok := t.byName[name]; ok {
-		return e, true
-	}
-	name = stripProviderPrefix(name)
-	if e, ok := t.byName[name]; ok {
-		return e, true
-	}
-	name = stripVersionSuffix(name)
-	if e, ok := t.byName[name]; ok {
-		return e, true
-	}
-	for i := len(name) - 1; i > 0; i-- {
-		if name[i] == '-' {
-			if e, ok := t.byName[name[:i]]; ok {
-				return e, true
+	for i := len(e.dated) - 1; i >= 0; i-- {
+		c := &e.dated[i].when
+		switch c.kind {
+		case always:
+			return &e.dated[i].set
+		case fromDate:
+			if !t.Before(c.start) {
+				return &e.dated[i].set
+			}
+		case timeOfDay:
+			u := t.UTC()
+			s := int32(u.Hour()*3600 + u.Minute()*60 + u.Second())
+			if (c.to < c.from && (s >= c.from || s < c.to)) || (c.from <= c.to && s >= c.from && s < c.to) {
+				return &e.dated[i].set
 			}
 		}
 	}
-	return nil, false
+	return &e.dated[0].set
+}
+
+// Lookup is Resolve without the kind of match.
+func (t *Table) Lookup(model string) (*Entry, bool) {
+	e, m := t.Resolve(model)
+	return e, m != MatchNone
+}
+
+// Resolve finds the price of model, trying in order: the exact name (lower
+// case) in the overrides, then in the database; the database's patterns;
+// the same three on the name without provider prefixes (anything up to the
+// last "/", Bedrock's "us.anthropic." style prefixes), then without version
+// and date suffixes ("-v1:0", "@20240620", "-2024-08-06", "-20250929",
+// "-0613", "-latest"); then the longest priced name that is a prefix ending
+// at a "-", overrides first. Among database providers pricing the same name
+// the model's maker wins (providerFirst). It does not allocate when the
+// name is lower case.
+func (t *Table) Resolve(model string) (*Entry, Match) {
+	if model == "" {
+		return nil, MatchNone
+	}
+	name := lowerASCII(model)
+	if e := t.named(name); e != nil {
+		return e, MatchExact
+	}
+	if e := t.db.pattern(name); e != nil {
+		return e, MatchFamily
+	}
+	s := stripProviderPrefix(name)
+	if s != name {
+		if e := t.namedOrPattern(s); e != nil {
+			return e, MatchFamily
+		}
+	}
+	v := stripVersionSuffix(s)
+	if v != s {
+		if e := t.namedOrPattern(v); e != nil {
+			return e, MatchFamily
+		}
+	}
+	for i := len(v) - 1; i > 0; i-- {
+		if v[i] == '-' {
+			if e := t.named(v[:i]); e != nil {
+				return e, MatchFamily
+			}
+		}
+	}
+	return nil, MatchNone
+}
+
+func (t *Table) named(name string) *Entry {
+	if e := t.over.byName[name]; e != nil {
+		return e
+	}
+	return t.db.byName[name]
+}
+
+func (t *Table) namedOrPattern(name string) *Entry {
+	if e := t.named(name); e != nil {
+		return e
+	}
+	return t.db.pattern(name)
+}
+
+func (l *layer) pattern(name string) *Entry {
+	for i := range l.patterns {
+		if l.patterns[i].rule.match(name) {
+			return l.patterns[i].entry
+		}
+	}
+	return nil
 }
 
 func lowerASCII(s string) string {
@@ -264,28 +434,39 @@ func stripVersionSuffix(s string) string {
 // maxCachedNames bounds the lookup cache; names past it are looked up each time.
 const maxCachedNames = 4096
 
-// Pricer memoises Lookup per model name (model names repeat on every span).
-// It is safe for concurrent use.
+// Pricer memoises Resolve per model name (model names repeat on every
+// span). It is safe for concurrent use.
 type Pricer struct {
 	table *Table
-	cache sync.Map // string -> *Entry (nil: unknown)
+	cache sync.Map // string -> *resolved
 	size  atomic.Int64
+}
+
+type resolved struct {
+	e *Entry
+	m Match
 }
 
 // NewPricer wraps t.
 func NewPricer(t *Table) *Pricer { return &Pricer{table: t} }
 
-// Lookup is Table.Lookup with memoisation.
-func (p *Pricer) Lookup(model string) (*Entry, bool) {
+// Resolve is Table.Resolve with memoisation.
+func (p *Pricer) Resolve(model string) (*Entry, Match) {
 	if v, ok := p.cache.Load(model); ok {
-		e := v.(*Entry)
-		return e, e != nil
+		r := v.(*resolved)
+		return r.e, r.m
 	}
-	e, ok := p.table.Lookup(model)
+	e, m := p.table.Resolve(model)
 	if p.size.Load() < maxCachedNames {
-		if _, loaded := p.cache.LoadOrStore(model, e); !loaded {
+		if _, loaded := p.cache.LoadOrStore(strings.Clone(model), &resolved{e, m}); !loaded {
 			p.size.Add(1)
 		}
 	}
-	return e, ok
+	return e, m
+}
+
+// Lookup is Resolve without the kind of match.
+func (p *Pricer) Lookup(model string) (*Entry, bool) {
+	e, m := p.Resolve(model)
+	return e, m != MatchNone
 }

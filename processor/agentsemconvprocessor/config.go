@@ -24,7 +24,8 @@ type Config struct {
 	agentconv.Conventions `mapstructure:",squash"`
 	Redaction             RedactionConfig `mapstructure:"redaction"`
 	// UnknownModelsLimit bounds the distinct model names reported in the
-	// unknown_models telemetry; later names are reported as "other".
+	// unknown_models and price_lookups telemetry; later names are reported
+	// as "other" and "_other".
 	UnknownModelsLimit int `mapstructure:"unknown_models_limit"`
 
 	// prevent unkeyed literal initialization

@@ -31,6 +31,7 @@ type semconvProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	extractor *agentspan.Extractor
 	pricer    *pricing.Pricer
+	quality   *pricing.QualityLabels // {model, match} of the price quality counter, bounded
 	redactor  *contentredact.Redactor
 
 	// Precomputed attribute sets: no allocation per span for telemetry.
@@ -59,6 +60,7 @@ func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor
 		telemetry: tb,
 		extractor: agentspan.NewExtractor(cfg.ExtractorSettings()),
 		pricer:    pricing.NewPricer(table),
+		quality:   pricing.NewQualityLabels(cfg.UnknownModelsLimit),
 		redactor: contentredact.New(contentredact.Settings{
 			Mode:          contentredact.Mode(cfg.Redaction.Mode),
 			TruncateBytes: cfg.Redaction.TruncateBytes,
@@ -74,7 +76,7 @@ func newSemconvProcessor(set processor.Settings, cfg *Config) (*semconvProcessor
 		p.reasonAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
 	}
 	set.Logger.Info("agentsemconv processor ready",
-		zap.Int("priced_models", table.Len()), zap.String("redaction", p.redactor.Describe()))
+		zap.Int("priced_models", table.Len()), zap.String("price_database", table.Source()), zap.String("redaction", p.redactor.Describe()))
 	return p, nil
 }
 
@@ -214,15 +216,23 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		tokens(agentspan.HasCacheRead, agentspan.AttrTokensCacheRead, t.CacheRead)
 		tokens(agentspan.HasCacheWrite, agentspan.AttrTokensCacheWrite, t.CacheWrite)
 		tokens(agentspan.HasReasoning, agentspan.AttrTokensReasoning, t.Reasoning)
-		if !in.HasCostAttr() && t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0 {
-			if e, ok := p.pricer.Lookup(in.Model); ok {
-				cost := e.Cost(pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite})
-				plan[n] = canonicalWrite{key: agentspan.AttrCostUSD, cost: cost, which: writeDouble}
-				n++
-				priced = true
-			} else {
-				p.telemetry.ProcessorAgentsemconvUnknownModels.Add(ctx, 1, p.unknownModelAttr(in.Model))
-			}
+		if in.HasCostAttr() {
+			p.telemetry.ProcessorAgentsemconvPriceLookups.Add(ctx, 1, p.quality.Of(in.Model, pricing.FromSpan))
+			break
+		}
+		// A cost is written only when every token part could be priced; an
+		// unknown model, missing usage or a part without a price is counted.
+		cost, outcome := p.pricer.Price(in.Model,
+			pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite},
+			t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0, s.StartTimestamp().AsTime())
+		p.telemetry.ProcessorAgentsemconvPriceLookups.Add(ctx, 1, p.quality.Of(in.Model, outcome))
+		switch {
+		case outcome.Priced():
+			plan[n] = canonicalWrite{key: agentspan.AttrCostUSD, cost: cost, which: writeDouble}
+			n++
+			priced = true
+		case outcome == pricing.Unpriced:
+			p.telemetry.ProcessorAgentsemconvUnknownModels.Add(ctx, 1, p.unknownModelAttr(in.Model))
 		}
 	case agentspan.KindTool:
 		if in.ToolName != "" && !in.HasToolName() {

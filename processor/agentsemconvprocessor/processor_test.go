@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/agentspan"
@@ -226,6 +227,53 @@ func TestUnknownModelGetsNoCostAndIsCounted(t *testing.T) {
 	metadatatest.AssertEqualProcessorAgentsemconvUnknownModels(t, tel, []metricdata.DataPoint[int64]{
 		{Value: 2, Attributes: attrSet("model", "acme-1")},
 		{Value: 2, Attributes: attrSet("model", "other")},
+	}, metricdatatestIgnore...)
+}
+
+// Price data quality is counted by model and outcome, and a cost is
+// written only when every token part was priced: an exact name, a family
+// name (a fine-tune's dated base), an unknown model, an LLM span without
+// usage, an embeddings model given output tokens it has no price for, and a
+// span that carries its own cost.
+func TestPriceQualityIsCountedAndOnlyFullCostsAreWritten(t *testing.T) {
+	td, ss := oneScope()
+	calls := []struct {
+		model string
+		attrs map[string]any
+		cost  bool
+	}{
+		{"gpt-4o", map[string]any{"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5}, true},
+		{"acme/gpt-4o-mini-2024-07-18", map[string]any{"gen_ai.usage.input_tokens": 10}, true},
+		{"acme-1", map[string]any{"gen_ai.usage.input_tokens": 10}, false},
+		{"gpt-4o", map[string]any{}, false},
+		{"voyage-3", map[string]any{"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5}, false},
+		{"gpt-4o", map[string]any{"gen_ai.usage.input_tokens": 10, agentspan.AttrCostUSD: 0.5}, true},
+	}
+	for i, c := range calls {
+		attrs := map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": c.model}
+		for k, v := range c.attrs {
+			attrs[k] = v
+		}
+		span(ss, 1, byte(i+1), 0, "chat", ptrace.SpanKindClient, attrs)
+	}
+	out, tel := run(t, defaultCfg(), td)
+	for i, s := range allSpans(out) {
+		_, hasCost := s.Attributes().Get(agentspan.AttrCostUSD)
+		assert.Equal(t, calls[i].cost, hasCost, "%d %s", i, calls[i].model)
+	}
+	qa := func(model, match string) attribute.Set {
+		return attribute.NewSet(attribute.String("model", model), attribute.String("match", match))
+	}
+	metadatatest.AssertEqualProcessorAgentsemconvPriceLookups(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: qa("gpt-4o", "exact")},
+		{Value: 1, Attributes: qa("acme/gpt-4o-mini-2024-07-18", "family")},
+		{Value: 1, Attributes: qa("acme-1", "unpriced")},
+		{Value: 1, Attributes: qa("gpt-4o", "usage_missing")},
+		{Value: 1, Attributes: qa("voyage-3", "incomplete")},
+		{Value: 1, Attributes: qa("gpt-4o", "from_span")},
+	}, metricdatatestIgnore...)
+	metadatatest.AssertEqualProcessorAgentsemconvUnknownModels(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attrSet("model", "acme-1")},
 	}, metricdatatestIgnore...)
 }
 

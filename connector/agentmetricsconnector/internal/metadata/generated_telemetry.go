@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ConnectorAgentmetricsHeldBytes      metric.Int64UpDownCounter
 	ConnectorAgentmetricsLogRecords     metric.Int64Counter
 	ConnectorAgentmetricsLogRecordsLate metric.Int64Counter
+	ConnectorAgentmetricsPriceLookups   metric.Int64Counter
 	ConnectorAgentmetricsSeriesOverflow metric.Int64Counter
 	ConnectorAgentmetricsSpansHeld      metric.Int64UpDownCounter
 	ConnectorAgentmetricsSpansLate      metric.Int64Counter
@@ -81,6 +82,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_agentmetrics_log_records_late",
 		metric.WithDescription("Agent signal log records that arrived after their trace closed (counted against the agent they name, else the trace's). [Development]"),
 		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsPriceLookups, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_price_lookups",
+		metric.WithDescription("LLM calls by how their cost was found (price data quality), by model. [Development]"),
+		metric.WithUnit("{calls}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorAgentmetricsSeriesOverflow, err = builder.meter.Int64Counter(

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorAgentmetricsHeldBytes.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsLogRecords.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsLogRecordsLate.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsPriceLookups.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSeriesOverflow.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSpansHeld.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsSpansLate.Add(context.Background(), 1)
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsLogRecordsLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsPriceLookups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsSeriesOverflow(t, testTel,

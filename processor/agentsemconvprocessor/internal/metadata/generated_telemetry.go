@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                           []metric.Registration
 	ProcessorAgentsemconvInvalidAttributes  metric.Int64Counter
 	ProcessorAgentsemconvLogRecords         metric.Int64Counter
+	ProcessorAgentsemconvPriceLookups       metric.Int64Counter
 	ProcessorAgentsemconvPricedSpans        metric.Int64Counter
 	ProcessorAgentsemconvRedactedAttributes metric.Int64Counter
 	ProcessorAgentsemconvSpans              metric.Int64Counter
@@ -73,6 +74,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_agentsemconv_log_records",
 		metric.WithDescription("Log records processed (redacted with the span settings). [Development]"),
 		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorAgentsemconvPriceLookups, err = builder.meter.Int64Counter(
+		"otelcol_processor_agentsemconv_price_lookups",
+		metric.WithDescription("LLM spans by how their cost was found (price data quality), by model. [Development]"),
+		metric.WithUnit("{spans}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorAgentsemconvPricedSpans, err = builder.meter.Int64Counter(

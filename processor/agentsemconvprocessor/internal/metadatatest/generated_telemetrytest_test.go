@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorAgentsemconvInvalidAttributes.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvLogRecords.Add(context.Background(), 1)
+	tb.ProcessorAgentsemconvPriceLookups.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvPricedSpans.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvRedactedAttributes.Add(context.Background(), 1)
 	tb.ProcessorAgentsemconvSpans.Add(context.Background(), 1)
@@ -29,6 +30,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorAgentsemconvLogRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorAgentsemconvPriceLookups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorAgentsemconvPricedSpans(t, testTel,
