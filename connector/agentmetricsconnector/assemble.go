@@ -86,6 +86,9 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	}
 	if in.ExplicitRun {
 		sp.Flags |= tracestore.Explicit
+		if in.Workflow {
+			sp.Flags |= tracestore.Workflow
+		}
 	}
 	if in.KindFixed {
 		sp.Flags |= tracestore.KindFixed

@@ -95,53 +95,59 @@ func splitSpans(td ptrace.Traces) []ptrace.Traces {
 // SDK and adversarial orders: property_test.go.)
 func TestRealClientFixturesShuffledWithinEachTraceKeepTheirTruth(t *testing.T) {
 	for _, f := range agenttest.RealClientFiles {
-		byTrace := map[pcommon.TraceID][]ptrace.Traces{}
-		var ids []pcommon.TraceID
-		for _, one := range splitSpans(agenttest.LoadMerged(t, f)) {
-			id := one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
-			if _, ok := byTrace[id]; !ok {
-				ids = append(ids, id)
-			}
-			byTrace[id] = append(byTrace[id], one)
-		}
+		model := map[string]string{"otel-genai.otlp.jsonl": "gpt-4o-mini", "openinference.otlp.jsonl": "gpt-4o", "traceloop.otlp.jsonl": "claude-sonnet-4-5"}[f]
 		for seed := range 6 {
-			r := rand.New(rand.NewPCG(uint64(seed), 7))
-			h := newHarness(t, nil)
-			var queue [][]ptrace.Traces
-			for _, id := range ids {
-				spans := slices.Clone(byTrace[id])
-				if seed == 0 { // roots first
-					slices.Reverse(spans)
-				} else {
-					r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
-				}
-				queue = append(queue, spans)
-			}
-			// Two traces in flight at a time, batches of 1..4 spans of one
-			// of them, 200 ms apart, a flush every 10 s.
-			for len(queue) > 0 {
-				k := r.IntN(min(2, len(queue)))
-				n := min(1+r.IntN(4), len(queue[k]))
-				batch := ptrace.NewTraces()
-				for _, one := range queue[k][:n] {
-					one.ResourceSpans().At(0).CopyTo(batch.ResourceSpans().AppendEmpty())
-				}
-				queue[k] = queue[k][n:]
-				if len(queue[k]) == 0 {
-					queue = slices.Delete(queue, k, k+1)
-				}
-				h.consume(batch)
-				h.advance(200 * time.Millisecond)
-				if h.now.Second()%10 == 0 && h.now.Nanosecond() == 0 {
-					h.flush()
-				}
-			}
-			h.advance(time.Minute)
-			v := h.flush()
-			model := map[string]string{"otel-genai.otlp.jsonl": "gpt-4o-mini", "openinference.otlp.jsonl": "gpt-4o", "traceloop.otlp.jsonl": "claude-sonnet-4-5"}[f]
-			checkFixtureTruth(t, v, model)
+			checkFixtureTruth(t, replayShuffled(t, agenttest.LoadMerged(t, f), seed), model)
 		}
 	}
+}
+
+// replayShuffled sends td's spans the way SDKs and batching deliver them:
+// each trace's spans shuffled (seed 0: roots first), two traces in flight
+// at a time, batches of 1..4 spans of one of them 200 ms apart, a flush
+// every 10 s; then it closes everything and returns the metrics.
+func replayShuffled(t *testing.T, td ptrace.Traces, seed int) metricsView {
+	t.Helper()
+	byTrace := map[pcommon.TraceID][]ptrace.Traces{}
+	var ids []pcommon.TraceID
+	for _, one := range splitSpans(td) {
+		id := one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
+		if _, ok := byTrace[id]; !ok {
+			ids = append(ids, id)
+		}
+		byTrace[id] = append(byTrace[id], one)
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 7))
+	h := newHarness(t, nil)
+	var queue [][]ptrace.Traces
+	for _, id := range ids {
+		spans := slices.Clone(byTrace[id])
+		if seed == 0 { // roots first
+			slices.Reverse(spans)
+		} else {
+			r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
+		}
+		queue = append(queue, spans)
+	}
+	for len(queue) > 0 {
+		k := r.IntN(min(2, len(queue)))
+		n := min(1+r.IntN(4), len(queue[k]))
+		batch := ptrace.NewTraces()
+		for _, one := range queue[k][:n] {
+			one.ResourceSpans().At(0).CopyTo(batch.ResourceSpans().AppendEmpty())
+		}
+		queue[k] = queue[k][n:]
+		if len(queue[k]) == 0 {
+			queue = slices.Delete(queue, k, k+1)
+		}
+		h.consume(batch)
+		h.advance(200 * time.Millisecond)
+		if h.now.Second()%10 == 0 && h.now.Nanosecond() == 0 {
+			h.flush()
+		}
+	}
+	h.advance(time.Minute)
+	return h.flush()
 }
 
 func mkSpan(ss ptrace.ScopeSpans, trace int, id, parent byte, name string, start, end int64, attrs map[string]any) ptrace.Span {

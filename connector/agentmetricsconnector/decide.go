@@ -17,8 +17,10 @@ type closeState struct {
 	tools    []int32  // per invocation span: its own tool calls
 	treeCost []float64
 	hasCost  []bool
-	prints   []tracestore.Print     // signals counted, for the decision cache
-	owners   []tracestore.SpanOwner // spans of sub-agents, for the decision cache
+	// firstCallee: per workflow invocation, the first agent it calls (-1 none).
+	firstCallee []int32
+	prints      []tracestore.Print     // signals counted, for the decision cache
+	owners      []tracestore.SpanOwner // spans of sub-agents, for the decision cache
 }
 
 // onClose is the store's OnClose: the trace's metrics, decided once on the
@@ -70,6 +72,25 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 			cs.agent[i] = conv
 		default:
 			cs.agent[i] = fallbackAgent(strs.String(sp.Service))
+		}
+	}
+	// A workflow wrapper that calls agents (the OpenAI Agents SDK's trace
+	// root as OpenInference and OpenLLMetry emit it, an invoke_workflow
+	// span) is named by the first agent it calls, in span order: that is
+	// the agent the user asked. One pass over the invocations.
+	cs.firstCallee = grow(cs.firstCallee, n)
+	for _, inv := range res.Invocations {
+		cs.firstCallee[inv] = -1
+	}
+	for _, inv := range res.Invocations {
+		if c := res.Caller[inv]; c >= 0 && t.Spans[c].Flags&tracestore.Workflow != 0 &&
+			t.Spans[inv].Flags&tracestore.Workflow == 0 && cs.firstCallee[c] < 0 {
+			cs.firstCallee[c] = inv
+		}
+	}
+	for _, inv := range res.Invocations {
+		if f := cs.firstCallee[inv]; f >= 0 {
+			cs.agent[inv] = cs.agent[f]
 		}
 	}
 	for i := range t.Spans {

@@ -45,3 +45,32 @@ func TestRealClientsGoldenMetrics(t *testing.T) {
 		})
 	}
 }
+
+// The same for every sender fixture (testdata/golden/senders), requests in
+// export order 5 s apart (the batch processor's default delay).
+func TestSendersGoldenMetrics(t *testing.T) {
+	for _, name := range agenttest.SenderFiles(t) {
+		t.Run(name, func(t *testing.T) {
+			tds, _ := agenttest.LoadSender(t, name)
+			h := newHarness(t, func(c *Config) { c.InstanceID = "golden" })
+			for _, td := range tds {
+				h.consume(td)
+				h.advance(5 * time.Second)
+			}
+			h.advance(time.Minute)
+			h.flush()
+			all := h.sink.AllMetrics()
+			require.NotEmpty(t, all)
+			got := all[len(all)-1]
+			path := filepath.Join("testdata", "golden", "senders", name+".yaml")
+			if *update {
+				require.NoError(t, golden.WriteMetrics(t, path, got))
+			}
+			want, err := golden.ReadMetrics(path)
+			require.NoError(t, err)
+			require.NoError(t, pmetrictest.CompareMetrics(want, got,
+				pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder(),
+				pmetrictest.IgnoreTimestamp(), pmetrictest.IgnoreStartTimestamp()))
+		})
+	}
+}

@@ -149,16 +149,18 @@ type Config struct {
 
 // Totals is exactly what was sent, for tests to compare with.
 type Totals struct {
-	Runs           int                       `json:"runs"`
-	Requests       map[string]map[string]int `json:"requests"`        // agent -> status -> n
-	LLMCalls       map[string]int            `json:"llm_calls"`       // agent -> n
-	InputTokens    map[string]int64          `json:"input_tokens"`    // agent -> n
-	OutputTokens   map[string]int64          `json:"output_tokens"`   // agent -> n
-	ToolCalls      map[string]map[string]int `json:"tool_calls"`      // agent -> "tool/status" -> n
-	ReasoningSteps map[string]int            `json:"reasoning_steps"` // agent -> sum over runs
-	Hallucinations map[string]int            `json:"hallucinations"`  // agent -> n
-	Feedback       map[string]int            `json:"feedback"`        // agent -> number of scores
-	Loops          map[string]map[string]int `json:"loops"`           // agent -> tool -> runs stuck in a loop of it
+	Runs        int                       `json:"runs"`
+	Requests    map[string]map[string]int `json:"requests"`     // agent -> status -> n
+	LLMCalls    map[string]int            `json:"llm_calls"`    // agent -> n
+	InputTokens map[string]int64          `json:"input_tokens"` // agent -> n, all input (cache reads included)
+	// CacheReadTokens: the part of InputTokens read from the prompt cache.
+	CacheReadTokens map[string]int64          `json:"cache_read_tokens"`
+	OutputTokens    map[string]int64          `json:"output_tokens"`   // agent -> n
+	ToolCalls       map[string]map[string]int `json:"tool_calls"`      // agent -> "tool/status" -> n
+	ReasoningSteps  map[string]int            `json:"reasoning_steps"` // agent -> sum over runs
+	Hallucinations  map[string]int            `json:"hallucinations"`  // agent -> n
+	Feedback        map[string]int            `json:"feedback"`        // agent -> number of scores
+	Loops           map[string]map[string]int `json:"loops"`           // agent -> tool -> runs stuck in a loop of it
 	// LoopLLMCalls are the LLM calls that start inside a loop, between the
 	// start of its first call and the end of its last (the LoopCalls-1
 	// between the polls): what agent_loop_cost_usd_total prices.
@@ -189,7 +191,7 @@ type Totals struct {
 
 func newTotals() *Totals {
 	return &Totals{
-		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{},
+		Requests: map[string]map[string]int{}, LLMCalls: map[string]int{}, InputTokens: map[string]int64{}, CacheReadTokens: map[string]int64{},
 		OutputTokens: map[string]int64{}, ToolCalls: map[string]map[string]int{}, ReasoningSteps: map[string]int{},
 		Hallucinations: map[string]int{}, Feedback: map[string]int{}, Loops: map[string]map[string]int{}, LoopLLMCalls: map[string]int{},
 		StreamedCalls: map[string]int{}, TTFTSeconds: map[string]float64{},
@@ -313,6 +315,8 @@ type llmCall struct {
 	ttft time.Duration
 	// blocked: the seed's safety guardrail blocked this step's answer.
 	blocked bool
+	// cacheRead: input tokens read from the prompt cache (part of in).
+	cacheRead int64
 }
 
 type toolCall struct {
@@ -401,6 +405,12 @@ func (s *Sim) plan(elapsed time.Duration) plan {
 		}
 	}
 	s.sidePlan(&p)
+	// Every call after the first reads the run's prompt prefix from the
+	// provider's cache: 30% of its input (derived, not drawn, so what a seed
+	// sent before it still sends).
+	for i := 1; i < len(p.llm); i++ {
+		p.llm[i].cacheRead = p.llm[i].in * 3 / 10
+	}
 	return p
 }
 
@@ -606,6 +616,7 @@ func (s *Sim) count(p plan, first time.Time) {
 	for _, c := range p.llm {
 		tt.LLMCalls[p.agent]++
 		tt.InputTokens[p.agent] += c.in
+		tt.CacheReadTokens[p.agent] += c.cacheRead
 		tt.OutputTokens[p.agent] += c.out
 		if c.hallucination {
 			tt.Hallucinations[p.agent]++
@@ -663,7 +674,7 @@ func (s *Sim) Totals() Totals {
 	t := s.totals
 	out := Totals{
 		Runs: t.Runs, Requests: map[string]map[string]int{}, ToolCalls: map[string]map[string]int{},
-		LLMCalls: maps.Clone(t.LLMCalls), InputTokens: maps.Clone(t.InputTokens), OutputTokens: maps.Clone(t.OutputTokens),
+		LLMCalls: maps.Clone(t.LLMCalls), InputTokens: maps.Clone(t.InputTokens), CacheReadTokens: maps.Clone(t.CacheReadTokens), OutputTokens: maps.Clone(t.OutputTokens),
 		ReasoningSteps: maps.Clone(t.ReasoningSteps), Hallucinations: maps.Clone(t.Hallucinations), Feedback: maps.Clone(t.Feedback),
 		Loops: map[string]map[string]int{}, LoopLLMCalls: maps.Clone(t.LoopLLMCalls),
 		StreamedCalls: maps.Clone(t.StreamedCalls), TTFTSeconds: maps.Clone(t.TTFTSeconds),
@@ -773,6 +784,16 @@ func llmAttrs(conv string, c llmCall, step int) []attribute.KeyValue {
 	default:
 		a = []attribute.KeyValue{attribute.String("agent.model.name", c.model), attribute.Int64("agent.llm.tokens.input", c.in),
 			attribute.Int64("agent.llm.tokens.output", c.out), attribute.Int("agent.reasoning.step", step+1)}
+	}
+	if c.cacheRead > 0 {
+		key := "agent.llm.tokens.cache_read"
+		switch conv {
+		case ConvGenAI:
+			key = "gen_ai.usage.cache_read.input_tokens"
+		case ConvOpenInference:
+			key = "llm.token_count.prompt_details.cache_read"
+		}
+		a = append(a, attribute.Int64(key, c.cacheRead))
 	}
 	if c.ttft > 0 { // OpenInference: an event, see Run
 		switch conv {

@@ -80,6 +80,11 @@ type Info struct {
 	// ExplicitRun: the span declares itself an agent/workflow invocation.
 	// Whether it is the run (outermost) is decided per trace by ResolveRuns.
 	ExplicitRun bool
+	// Workflow: the invocation is a workflow wrapper, not an agent
+	// (invoke_workflow, a Traceloop workflow, an OpenInference AGENT span
+	// naming no agent): when it calls agents, the first one it calls names
+	// it (the connector decides, on the whole trace).
+	Workflow bool
 	// KindFixed: the kind came from agent.span.kind or a user rule and is
 	// not changed by trace-level resolution.
 	KindFixed bool
@@ -218,8 +223,22 @@ func NewExtractor(s Settings) *Extractor {
 	if mt <= 0 {
 		mt = DefaultMaxTokensPerCall
 	}
-	return &Extractor{user: userKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: s.CacheAccounting}
+	cache := make(map[string]CacheAccounting, len(builtinCacheAccounting)+len(s.CacheAccounting))
+	for k, v := range builtinCacheAccounting {
+		cache[k] = v
+	}
+	for k, v := range s.CacheAccounting {
+		cache[k] = v
+	}
+	return &Extractor{user: userKeyTable(s.AttributeMappings), rules: s.Rules, maxTokens: mt, cache: cache}
 }
+
+// builtinCacheAccounting: providers (as spans name them) known to report
+// input without the cache. Strands Agents (gen_ai.system "strands-agents")
+// passes Bedrock's usage through: inputTokens excludes cache reads and
+// writes (strands-agents 1.40 telemetry/tracer.py). The user's
+// cache_accounting overrides these.
+var builtinCacheAccounting = map[string]CacheAccounting{"strands-agents": CacheExcluded}
 
 // lookup finds the role of an attribute key: user mappings first (they
 // override a built-in key they name), then the built-in table.
@@ -303,7 +322,7 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 				removed++
 				// Arguments are content, but their hash is a fact of the
 				// span (loops): read before the attribute goes.
-				if kr, ok := e.lookup(k); ok && kr.role == roleToolArgs {
+				if kr, ok := e.lookup(k); ok && (kr.role == roleToolArgs || kr.role == roleGenkitOutput) {
 					e.visit(k, v, &sc, info)
 				}
 				return true
@@ -331,6 +350,14 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	info.IsError = span.Status().Code() == ptrace.StatusCodeError
 
 	e.classify(span, attrs, strs, prio, info)
+	// Langfuse marks an error in its level (JS observe() leaves the span
+	// status unset), Genkit in its state; a background or streamed response
+	// that failed says so in gen_ai.response.status.
+	if strs[roleLangfuseLevel] == "ERROR" || strs[roleGenkitState] == "error" ||
+		(info.Kind == KindLLM && strs[roleResponseStatus] == "failed") {
+		info.IsError = true
+	}
+	e.nameFromConvention(span, strs, prio, info)
 	info.MCPMethod = strs[roleMCPMethod]
 	if info.MCPMethod == MCPToolsCall && info.Kind == KindOther && !info.KindFixed {
 		// An MCP tools/call span without gen_ai.operation.name (which the
@@ -355,7 +382,7 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 		info.ToolName = toolNameFromSpanName(span.Name())
 	}
 	if info.Kind == KindTool && info.ToolStatus == "" {
-		info.ToolStatus = toolStatus(span, strs[roleErrorType])
+		info.ToolStatus = toolStatus(span, strs[roleErrorType], info.IsError)
 	}
 	if info.Kind == KindTool && strs[roleToolArgs] != "" {
 		info.ToolArgsHash = HashArgs(strs[roleToolArgs])
@@ -369,10 +396,28 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	}
 	if info.Kind == KindLLM {
 		e.fillTokens(info, nums, prio)
+		if info.Tokens.Has == 0 {
+			// Usage only as JSON: Langfuse's usage details, a Genkit
+			// model's output. Counted invalid when present but unreadable.
+			switch {
+			case strs[roleLangfuseUsage] != "":
+				if !langfuseUsage(strs[roleLangfuseUsage], &info.Tokens) {
+					info.Tokens = Tokens{}
+					info.addInvalid("langfuse.observation.usage_details", InvalidNonNumeric)
+				}
+			case strs[roleGenkitOutput] != "" && strings.Contains(strs[roleGenkitOutput], `"usage"`):
+				if !genkitUsage(strs[roleGenkitOutput], &info.Tokens) {
+					info.Tokens = Tokens{}
+					info.addInvalid("genkit:output", InvalidNonNumeric)
+				}
+			}
+		}
 		e.fillTTFT(span, info, strs[roleCompletionStart], nums, prio)
 	}
 	if prio[roleCostUSD] != math.MaxUint8 {
 		info.CostUSD, info.HasCost = nums[roleCostUSD], true
+	} else if c := strs[roleLangfuseCost]; c != "" && info.Kind == KindLLM {
+		info.CostUSD, info.HasCost = langfuseCost(c)
 	}
 	if prio[roleRunTotalSteps] != math.MaxUint8 {
 		info.RunTotalSteps, info.HasTotalSteps = int64(nums[roleRunTotalSteps]), true
@@ -430,6 +475,9 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	if k, ok := ParseKind(strs[roleCanonicalKind]); ok {
 		info.Kind, info.KindFixed = k, true
 		info.ExplicitRun = k == KindRun
+		// The processor marks a workflow wrapper run too; what it wraps is
+		// still the convention's to say.
+		info.Workflow = k == KindRun && isWorkflow(strs, prio)
 		return
 	}
 	switch span.Name() {
@@ -445,8 +493,15 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	}
 	if op := strs[roleOperation]; op != "" {
 		switch op {
-		case "invoke_agent", "invoke_workflow":
+		case "invoke_agent":
 			info.Kind, info.ExplicitRun = KindRun, true
+			return
+		case "invoke_workflow", "handle_conversation_turn":
+			info.Kind, info.ExplicitRun, info.Workflow = KindRun, true, true
+			return
+		case "create_agent", "fetch_response", "retrieval", "plan", "apply_guardrail":
+			// Not an inference (fetch_response re-reads a response whose
+			// tokens belong to the call that generated it), not a run.
 			return
 		case "execute_tool":
 			info.Kind = KindTool
@@ -458,7 +513,11 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	}
 	switch strs[roleOpenInferenceKind] {
 	case "AGENT":
+		// An AGENT span naming no agent is a workflow wrapper (the OpenAI
+		// Agents SDK's trace root in openinference-instrumentation-openai-
+		// agents 2.0): when it calls named agents, the first one names it.
 		info.Kind, info.ExplicitRun = KindRun, true
+		info.Workflow = prio[roleAgentID] == math.MaxUint8
 		return
 	case "LLM", "EMBEDDING":
 		info.Kind = KindLLM
@@ -471,14 +530,48 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 		return
 	}
 	switch strs[roleTraceloopKind] {
-	case "agent", "workflow":
+	case "agent":
 		info.Kind, info.ExplicitRun = KindRun, true
+		return
+	case "workflow":
+		info.Kind, info.ExplicitRun, info.Workflow = KindRun, true, true
 		return
 	case "tool":
 		info.Kind = KindTool
 		return
 	case "":
 	default: // task
+		return
+	}
+	// Langfuse's SDKs (Python v3+/v4, JS v4+): every span is INTERNAL and
+	// says what it is in langfuse.observation.type.
+	switch strs[roleLangfuseType] {
+	case "agent":
+		info.Kind, info.ExplicitRun = KindRun, true
+		return
+	case "generation", "embedding":
+		info.Kind = KindLLM
+		return
+	case "tool":
+		info.Kind = KindTool
+		return
+	case "":
+	default: // span, chain, retriever, evaluator, guardrail, event
+		return
+	}
+	// Google Genkit: actions by subtype (a flow is the run, a model action
+	// one inference, a tool action one tool call); util spans (the generate
+	// loop, which repeats its last model call's usage) and flow steps are
+	// other.
+	if gt := strs[roleGenkitType]; gt != "" {
+		switch sub := strs[roleGenkitSubtype]; {
+		case gt == "flow" || (gt == "action" && sub == "flow"):
+			info.Kind, info.ExplicitRun = KindRun, true
+		case gt == "action" && (sub == "model" || sub == "background-model"):
+			info.Kind = KindLLM
+		case gt == "action" && (sub == "tool" || sub == "tool.v2"):
+			info.Kind = KindTool
+		}
 		return
 	}
 	switch strs[roleLLMRequestType] {
@@ -504,6 +597,19 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 		(prio[roleTokensInput] != math.MaxUint8 || prio[roleTokensOutput] != math.MaxUint8) {
 		info.Kind = KindLLM
 	}
+}
+
+// isWorkflow: the span is a workflow wrapper by its convention (see
+// Info.Workflow).
+func isWorkflow(strs *[numStringRoles]string, prio *[numRoles]uint8) bool {
+	switch strs[roleOperation] {
+	case "invoke_workflow", "handle_conversation_turn":
+		return true
+	case "":
+	default:
+		return false
+	}
+	return (strs[roleOpenInferenceKind] == "AGENT" && prio[roleAgentID] == math.MaxUint8) || strs[roleTraceloopKind] == "workflow"
 }
 
 // ParentIsRemote reports whether the span's parent lives in another
@@ -532,9 +638,9 @@ func toolNameFromSpanName(name string) string {
 
 // toolStatus derives success|failure|timeout from the span: a timeout is an
 // Error status whose error.type or message says so.
-func toolStatus(span ptrace.Span, errorType string) string {
+func toolStatus(span ptrace.Span, errorType string, isError bool) string {
 	st := span.Status()
-	if st.Code() != ptrace.StatusCodeError {
+	if !isError {
 		// MCP: a CallToolResult with isError is error.type tool_error,
 		// whatever the span status says.
 		if errorType == MCPToolError {
@@ -810,3 +916,38 @@ const (
 	MCPToolsCall = "tools/call"
 	MCPToolError = "tool_error"
 )
+
+// nameFromConvention fills what a convention says only through the span or
+// action name: Langfuse names an agent or tool observation by its span
+// name; Genkit names a flow, model or tool by genkit:name, the model with
+// its plugin as a prefix ("googleai/gemini-2.5-flash").
+func (e *Extractor) nameFromConvention(span ptrace.Span, strs *[numStringRoles]string, prio *[numRoles]uint8, info *Info) {
+	name := ""
+	switch {
+	case strs[roleLangfuseType] != "":
+		name = span.Name()
+	case strs[roleGenkitType] != "":
+		name = strs[roleGenkitName]
+	default:
+		return
+	}
+	switch info.Kind {
+	case KindRun:
+		if info.AgentID == "" {
+			info.AgentID = name
+		}
+	case KindTool:
+		if info.ToolName == "" {
+			info.ToolName = name
+		}
+	case KindLLM:
+		if info.Model == "" && strs[roleGenkitType] != "" {
+			info.Model = name
+		}
+		if info.Provider == "" && strs[roleGenkitType] != "" {
+			if i := strings.IndexByte(info.Model, '/'); i > 0 {
+				info.Provider = info.Model[:i]
+			}
+		}
+	}
+}

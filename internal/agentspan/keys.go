@@ -37,6 +37,23 @@ const (
 	roleGuardrailResult
 	// roleMCPMethod: an MCP request or notification (mcp.method.name).
 	roleMCPMethod
+	// Langfuse's OpenTelemetry SDKs (Python v3+, JS v4+): the observation
+	// type classifies; usage and cost come as JSON strings; the level
+	// marks an error the span status may not.
+	roleLangfuseType
+	roleLangfuseLevel
+	roleLangfuseUsage
+	roleLangfuseCost
+	// Google Genkit: the action type and subtype classify, the name names
+	// the flow, model or tool, the state marks errors, and a model's usage
+	// is inside its output (JSON content: read even when redaction drops it).
+	roleGenkitType
+	roleGenkitSubtype
+	roleGenkitName
+	roleGenkitState
+	roleGenkitOutput
+	// roleResponseStatus: gen_ai.response.status (semantic-conventions-genai).
+	roleResponseStatus
 
 	// numeric roles
 	roleTokensInput
@@ -77,12 +94,12 @@ var builtinKeys = map[role][]string{
 	// traceloop.entity.name on an agent span is applied after the pass.
 	roleAgentID: {AttrAgentID, "gen_ai.agent.name", "gen_ai.agent.id", "agent.name", "ai.telemetry.functionId", "traceloop.workflow.name"},
 	// Model: the response model (what actually served) before the request model.
-	roleModel: {AttrModelName, "gen_ai.response.model", "llm.response.model", "ai.response.model",
+	roleModel: {AttrModelName, "gen_ai.response.model", "llm.response.model", "ai.response.model", "langfuse.observation.model.name",
 		"gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id"},
 	roleProvider:          {AttrModelProvider, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"},
 	roleToolName:          {AttrToolName, "gen_ai.tool.name", "tool.name", "ai.toolCall.name"},
 	roleToolStatus:        {AttrToolStatus},
-	roleConversationID:    {AttrConversationID, "gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"},
+	roleConversationID:    {AttrConversationID, "gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id", "langfuse.session.id", "genkit:sessionId"},
 	roleRequestID:         {AttrRequestID},
 	roleOperation:         {"gen_ai.operation.name"},
 	roleOpenInferenceKind: {"openinference.span.kind"},
@@ -105,12 +122,22 @@ var builtinKeys = map[role][]string{
 		"llm.token_count.prompt", "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"},
 	roleTokensOutput: {AttrTokensOutput, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
 		"llm.token_count.completion", "llm.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens"},
+	// Cache and reasoning parts: the GenAI semconv names (cache_write since
+	// semantic-conventions-genai #440, cache_creation in v1.40-1.41), then
+	// the spellings in the wild: OpenLLMetry and Strands (underscores),
+	// Sentry (input_tokens.cached / .cache_write, output_tokens.reasoning),
+	// Pydantic AI's usage details, OpenInference, the Vercel AI SDK (5, 6).
 	roleTokensCacheRead: {AttrTokensCacheRead, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-		"llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens"},
-	roleTokensCacheWrite: {AttrTokensCacheWrite, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-		"llm.token_count.prompt_details.cache_write"},
+		"gen_ai.usage.input_tokens.cached", "gen_ai.usage.cached_input_tokens", "gen_ai.usage.cache_read_tokens",
+		"gen_ai.usage.details.cache_read_tokens", "gen_ai.usage.details.cache_read_input_tokens",
+		"llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"},
+	roleTokensCacheWrite: {AttrTokensCacheWrite, "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+		"gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.cache_write_input_tokens", "gen_ai.usage.input_tokens.cache_write",
+		"gen_ai.usage.cache_write_tokens", "gen_ai.usage.details.cache_write_tokens", "gen_ai.usage.details.cache_creation_input_tokens",
+		"llm.token_count.prompt_details.cache_write", "ai.usage.inputTokenDetails.cacheWriteTokens"},
 	roleTokensReasoning: {AttrTokensReasoning, "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-		"llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens"},
+		"gen_ai.usage.output_tokens.reasoning", "gen_ai.usage.details.reasoning_tokens",
+		"llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens"},
 	roleCostUSD:       {AttrCostUSD},
 	roleRunTotalSteps: {AttrRunTotalSteps},
 	roleFeedbackScore: {AttrFeedbackScore},
@@ -125,6 +152,16 @@ var builtinKeys = map[role][]string{
 	roleGuardrailName:   {"gen_ai.guardrail.component.name", "gen_ai.guardrail.name"},
 	roleGuardrailResult: {"gen_ai.guardrail.result.value", "gen_ai.guardrail.status"},
 	roleMCPMethod:       {"mcp.method.name"},
+	roleLangfuseType:    {"langfuse.observation.type"},
+	roleLangfuseLevel:   {"langfuse.observation.level"},
+	roleLangfuseUsage:   {"langfuse.observation.usage_details"},
+	roleLangfuseCost:    {"langfuse.observation.cost_details"},
+	roleGenkitType:      {"genkit:type"},
+	roleGenkitSubtype:   {"genkit:metadata:subtype"},
+	roleGenkitName:      {"genkit:name"},
+	roleGenkitState:     {"genkit:state"},
+	roleGenkitOutput:    {"genkit:output"},
+	roleResponseStatus:  {"gen_ai.response.status"},
 }
 
 // RoleName is the name a user rule uses to map an attribute to a role.

@@ -59,7 +59,7 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "agent.tool.status":
 		return keyRole{role: roleToolStatus, prio: 0}, true
 	case "ai.model.id":
-		return keyRole{role: roleModel, prio: 8}, true
+		return keyRole{role: roleModel, prio: 9}, true
 	case "ai.model.provider":
 		return keyRole{role: roleProvider, prio: 6}, true
 	case "ai.operationId":
@@ -77,17 +77,23 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "ai.toolCall.name":
 		return keyRole{role: roleToolName, prio: 4}, true
 	case "ai.usage.cachedInputTokens":
-		return keyRole{role: roleTokensCacheRead, prio: 5}, true
+		return keyRole{role: roleTokensCacheRead, prio: 10}, true
 	case "ai.usage.completionTokens":
 		return keyRole{role: roleTokensOutput, prio: 7}, true
+	case "ai.usage.inputTokenDetails.cacheReadTokens":
+		return keyRole{role: roleTokensCacheRead, prio: 11}, true
+	case "ai.usage.inputTokenDetails.cacheWriteTokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 11}, true
 	case "ai.usage.inputTokens":
 		return keyRole{role: roleTokensInput, prio: 6}, true
+	case "ai.usage.outputTokenDetails.reasoningTokens":
+		return keyRole{role: roleTokensReasoning, prio: 8}, true
 	case "ai.usage.outputTokens":
 		return keyRole{role: roleTokensOutput, prio: 6}, true
 	case "ai.usage.promptTokens":
 		return keyRole{role: roleTokensInput, prio: 7}, true
 	case "ai.usage.reasoningTokens":
-		return keyRole{role: roleTokensReasoning, prio: 5}, true
+		return keyRole{role: roleTokensReasoning, prio: 7}, true
 	case "error.type":
 		return keyRole{role: roleErrorType, prio: 0}, true
 	case "gen_ai.agent.id":
@@ -109,9 +115,11 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "gen_ai.provider.name":
 		return keyRole{role: roleProvider, prio: 2}, true
 	case "gen_ai.request.model":
-		return keyRole{role: roleModel, prio: 5}, true
+		return keyRole{role: roleModel, prio: 6}, true
 	case "gen_ai.response.model":
 		return keyRole{role: roleModel, prio: 2}, true
+	case "gen_ai.response.status":
+		return keyRole{role: roleResponseStatus, prio: 0}, true
 	case "gen_ai.response.time_to_first_chunk":
 		return keyRole{role: roleTTFTSeconds, prio: 2}, true
 	case "gen_ai.server.time_to_first_token":
@@ -123,35 +131,85 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "gen_ai.tool.name":
 		return keyRole{role: roleToolName, prio: 2}, true
 	case "gen_ai.usage.cache_creation.input_tokens":
-		return keyRole{role: roleTokensCacheWrite, prio: 2}, true
-	case "gen_ai.usage.cache_creation_input_tokens":
 		return keyRole{role: roleTokensCacheWrite, prio: 3}, true
+	case "gen_ai.usage.cache_creation_input_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 4}, true
 	case "gen_ai.usage.cache_read.input_tokens":
 		return keyRole{role: roleTokensCacheRead, prio: 2}, true
 	case "gen_ai.usage.cache_read_input_tokens":
 		return keyRole{role: roleTokensCacheRead, prio: 3}, true
+	case "gen_ai.usage.cache_read_tokens":
+		return keyRole{role: roleTokensCacheRead, prio: 6}, true
+	case "gen_ai.usage.cache_write.input_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 2}, true
+	case "gen_ai.usage.cache_write_input_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 5}, true
+	case "gen_ai.usage.cache_write_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 7}, true
+	case "gen_ai.usage.cached_input_tokens":
+		return keyRole{role: roleTokensCacheRead, prio: 5}, true
 	case "gen_ai.usage.completion_tokens":
 		return keyRole{role: roleTokensOutput, prio: 3}, true
+	case "gen_ai.usage.details.cache_creation_input_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 9}, true
+	case "gen_ai.usage.details.cache_read_input_tokens":
+		return keyRole{role: roleTokensCacheRead, prio: 8}, true
+	case "gen_ai.usage.details.cache_read_tokens":
+		return keyRole{role: roleTokensCacheRead, prio: 7}, true
+	case "gen_ai.usage.details.cache_write_tokens":
+		return keyRole{role: roleTokensCacheWrite, prio: 8}, true
+	case "gen_ai.usage.details.reasoning_tokens":
+		return keyRole{role: roleTokensReasoning, prio: 5}, true
 	case "gen_ai.usage.input_tokens":
 		return keyRole{role: roleTokensInput, prio: 2}, true
+	case "gen_ai.usage.input_tokens.cache_write":
+		return keyRole{role: roleTokensCacheWrite, prio: 6}, true
+	case "gen_ai.usage.input_tokens.cached":
+		return keyRole{role: roleTokensCacheRead, prio: 4}, true
 	case "gen_ai.usage.output_tokens":
 		return keyRole{role: roleTokensOutput, prio: 2}, true
+	case "gen_ai.usage.output_tokens.reasoning":
+		return keyRole{role: roleTokensReasoning, prio: 4}, true
 	case "gen_ai.usage.prompt_tokens":
 		return keyRole{role: roleTokensInput, prio: 3}, true
 	case "gen_ai.usage.reasoning.output_tokens":
 		return keyRole{role: roleTokensReasoning, prio: 2}, true
 	case "gen_ai.usage.reasoning_tokens":
 		return keyRole{role: roleTokensReasoning, prio: 3}, true
+	case "genkit:metadata:subtype":
+		return keyRole{role: roleGenkitSubtype, prio: 0}, true
+	case "genkit:name":
+		return keyRole{role: roleGenkitName, prio: 0}, true
+	case "genkit:output":
+		return keyRole{role: roleGenkitOutput, prio: 0}, true
+	case "genkit:sessionId":
+		return keyRole{role: roleConversationID, prio: 6}, true
+	case "genkit:state":
+		return keyRole{role: roleGenkitState, prio: 0}, true
+	case "genkit:type":
+		return keyRole{role: roleGenkitType, prio: 0}, true
 	case "input.value":
 		return keyRole{role: roleToolArgs, prio: 4}, true
 	case "langfuse.observation.completion_start_time":
 		return keyRole{role: roleCompletionStart, prio: 0}, true
+	case "langfuse.observation.cost_details":
+		return keyRole{role: roleLangfuseCost, prio: 0}, true
+	case "langfuse.observation.level":
+		return keyRole{role: roleLangfuseLevel, prio: 0}, true
+	case "langfuse.observation.model.name":
+		return keyRole{role: roleModel, prio: 5}, true
+	case "langfuse.observation.type":
+		return keyRole{role: roleLangfuseType, prio: 0}, true
+	case "langfuse.observation.usage_details":
+		return keyRole{role: roleLangfuseUsage, prio: 0}, true
+	case "langfuse.session.id":
+		return keyRole{role: roleConversationID, prio: 5}, true
 	case "llm.model_name":
-		return keyRole{role: roleModel, prio: 6}, true
+		return keyRole{role: roleModel, prio: 7}, true
 	case "llm.provider":
 		return keyRole{role: roleProvider, prio: 4}, true
 	case "llm.request.model":
-		return keyRole{role: roleModel, prio: 7}, true
+		return keyRole{role: roleModel, prio: 8}, true
 	case "llm.request.type":
 		return keyRole{role: roleLLMRequestType, prio: 0}, true
 	case "llm.response.model":
@@ -161,13 +219,13 @@ func builtinKeyRole(k string) (keyRole, bool) {
 	case "llm.token_count.completion":
 		return keyRole{role: roleTokensOutput, prio: 4}, true
 	case "llm.token_count.completion_details.reasoning":
-		return keyRole{role: roleTokensReasoning, prio: 4}, true
+		return keyRole{role: roleTokensReasoning, prio: 6}, true
 	case "llm.token_count.prompt":
 		return keyRole{role: roleTokensInput, prio: 4}, true
 	case "llm.token_count.prompt_details.cache_read":
-		return keyRole{role: roleTokensCacheRead, prio: 4}, true
+		return keyRole{role: roleTokensCacheRead, prio: 9}, true
 	case "llm.token_count.prompt_details.cache_write":
-		return keyRole{role: roleTokensCacheWrite, prio: 4}, true
+		return keyRole{role: roleTokensCacheWrite, prio: 10}, true
 	case "llm.usage.completion_tokens":
 		return keyRole{role: roleTokensOutput, prio: 5}, true
 	case "llm.usage.prompt_tokens":

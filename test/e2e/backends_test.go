@@ -173,7 +173,9 @@ func TestSimulatorThroughPrometheus(t *testing.T) {
 			equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_requests_total{agent_id=%q,status=%q})`, agent, status), float64(n))
 		}
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_llm_calls_total{agent_id=%q})`, agent), float64(tot.LLMCalls[agent]))
-		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="input"})`, agent), float64(tot.InputTokens[agent]))
+		// input is the uncached part; the cache reads are their own direction.
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="input"})`, agent), float64(tot.InputTokens[agent]-tot.CacheReadTokens[agent]))
+		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="cache_read"})`, agent), float64(tot.CacheReadTokens[agent]))
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_tokens_consumed_total{agent_id=%q,direction="output"})`, agent), float64(tot.OutputTokens[agent]))
 		equalEventually(t, promAddr, fmt.Sprintf(`sum(agent_reasoning_steps_sum{agent_id=%q})`, agent), float64(tot.ReasoningSteps[agent]))
 		runs := 0

@@ -25,7 +25,7 @@ import (
 )
 
 // Flags are per-span facts.
-type Flags uint8
+type Flags uint16
 
 const (
 	// Explicit: the span declares an agent invocation.
@@ -45,6 +45,9 @@ const (
 	HasTTFT
 	// MCP: an MCP client or server span (mcp.method.name).
 	MCP
+	// Workflow: an invocation that is a workflow wrapper, not an agent
+	// (agentspan.Info.Workflow): named by the first agent it calls.
+	Workflow
 )
 
 // Span is the skeleton of one held span: what trace-level decisions and
