@@ -16,16 +16,16 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/otelcol-agent ./cm
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/otelcol-agent /otelcol-agent
-COPY config/default.yaml /etc/otelcol-agent/config.yaml
+# The binary embeds config/default.yaml and runs it when no --config is
+# given; its files go to ./data under the working directory.
+WORKDIR /home/nonroot
 # The default config binds to loopback; inside a container listen on all
 # interfaces instead (override with the same variables at `docker run`).
 ENV OTELCOL_AGENT_OTLP_GRPC_ENDPOINT=0.0.0.0:4317 \
     OTELCOL_AGENT_OTLP_HTTP_ENDPOINT=0.0.0.0:4318 \
     OTELCOL_AGENT_PROMETHEUS_ENDPOINT=0.0.0.0:8889 \
-    OTELCOL_AGENT_HEALTH_ENDPOINT=0.0.0.0:13133 \
-    OTELCOL_AGENT_TRACE_FILE=/tmp/traces.jsonl
+    OTELCOL_AGENT_HEALTH_ENDPOINT=0.0.0.0:13133
 USER 65532:65532
 # OTLP gRPC, OTLP HTTP, Prometheus metrics, health check
 EXPOSE 4317 4318 8889 13133
 ENTRYPOINT ["/otelcol-agent"]
-CMD ["--config", "/etc/otelcol-agent/config.yaml"]

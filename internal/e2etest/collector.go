@@ -90,6 +90,8 @@ type Collector struct {
 	done   chan error
 	// Health is the health_check address.
 	Health string
+	// Dir is the working directory it runs in (a fresh temporary one).
+	Dir string
 }
 
 // Ports is the set of loopback addresses a collector started with the
@@ -144,7 +146,7 @@ func (p Ports) Env() map[string]string {
 }
 
 // Start runs the collector with the given --config arguments (paths relative
-// to the repository root) and extra environment, and waits until its health
+// to the repository root; none: the embedded default) and extra environment, and waits until its health
 // check reports ready. The process is stopped when the test ends.
 func Start(t testing.TB, configs []string, env map[string]string, healthAddr string) *Collector {
 	t.Helper()
@@ -167,7 +169,7 @@ func Start(t testing.TB, configs []string, env map[string]string, healthAddr str
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &Collector{t: t, cmd: cmd, output: out, done: make(chan error, 1), Health: healthAddr}
+	c := &Collector{t: t, cmd: cmd, output: out, done: make(chan error, 1), Health: healthAddr, Dir: cmd.Dir}
 	go func() { c.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if c.cmd.ProcessState == nil {

@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/e2etest"
@@ -154,5 +158,62 @@ service:
 				}
 			}
 		})
+	}
+}
+
+// The binary starts by itself: with no flag it runs the embedded default
+// configuration (config/default.yaml) from a fresh directory, creates its
+// data directory, serves OTLP and /metrics, and derives agent metrics;
+// `validate` with no flag checks the same embedded configuration; and a
+// --config replaces the default, as with any collector.
+func TestStartsWithNoFlags(t *testing.T) {
+	ports := e2etest.NewPorts(t)
+	c := e2etest.Start(t, nil, ports.Env(), ports.Health)
+	sendAgentRun(t, ports.OTLPGRPC)
+	waitMetrics(t, ports.Prometheus, 30*time.Second, func(f map[string]*dto.MetricFamily) error {
+		if n := sumOf(f, "agent_requests_total", map[string]string{"agent_id": "support_bot"}); n != 1 {
+			return fmt.Errorf("agent_requests_total %v, want 1", n)
+		}
+		return nil
+	})
+	e2etest.Eventually(t, 10*time.Second, func(context.Context) error {
+		_, err := os.Stat(filepath.Join(c.Dir, "data", "traces.jsonl"))
+		return err
+	})
+	if !strings.Contains(c.Output(), "Everything is ready") {
+		t.Errorf("no ready line in the output:\n%s", c.Output())
+	}
+
+	cmd := exec.Command(e2etest.Binary(t), "validate")
+	cmd.Dir = t.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("validate with no flags: %v\n%s", err, out)
+	}
+	// The embedded default is the file in the repository.
+	out, err := exec.Command(e2etest.Binary(t), "print-config").CombinedOutput()
+	if err != nil {
+		t.Fatalf("print-config: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "agentsemconv") || !strings.Contains(string(out), "file/traces") {
+		t.Errorf("print-config with no flags does not show the default configuration:\n%s", out)
+	}
+
+	// A --config replaces the embedded default: a config without the
+	// prometheus exporter leaves its port free.
+	other := e2etest.NewPorts(t)
+	minimal := filepath.Join(t.TempDir(), "minimal.yaml")
+	if err := os.WriteFile(minimal, []byte(`receivers: {otlp: {protocols: {grpc: {endpoint: "${env:OTELCOL_AGENT_OTLP_GRPC_ENDPOINT}"}}}}
+exporters: {debug: {}}
+extensions: {health_check: {endpoint: "${env:OTELCOL_AGENT_HEALTH_ENDPOINT}"}}
+service:
+  extensions: [health_check]
+  telemetry: {metrics: {level: none}}
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2etest.Start(t, []string{minimal}, other.Env(), other.Health)
+	if _, err := scrape(other.Prometheus); err == nil {
+		t.Error("with --config, the embedded default still served /metrics")
 	}
 }
