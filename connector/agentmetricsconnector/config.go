@@ -37,6 +37,9 @@ type Config struct {
 	Tenants           TenantsConfig  `mapstructure:"tenants"`
 	// GenAIMetrics also emits the OpenTelemetry GenAI semconv metrics.
 	GenAIMetrics bool `mapstructure:"genai_semconv_metrics"`
+	// Checkpoint writes the cumulative series and open runs to a storage
+	// extension and restores them at start (see checkpoint.go).
+	Checkpoint CheckpointConfig `mapstructure:"checkpoint"`
 	// Conventions (max_tokens_per_call, rules, attribute_mappings,
 	// cache_accounting, pricing): the agentsemconv processor's block, so
 	// both classify, map and price a span the same way. Canonical agent.*
@@ -132,6 +135,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.FlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("flush_interval: must be positive, got %s", c.FlushInterval))
+	}
+	if c.Checkpoint.Storage != nil && c.Checkpoint.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("checkpoint.interval: must be positive with checkpoint.storage set, got %s", c.Checkpoint.Interval))
 	}
 	if c.AggregationTemporality != "cumulative" && c.AggregationTemporality != "delta" {
 		errs = append(errs, fmt.Errorf("aggregation_temporality: %q is not one of cumulative, delta", c.AggregationTemporality))

@@ -59,7 +59,7 @@ func TestInvalidNamesEveryField(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "bad"))
 	require.Error(t, err)
 	for _, f := range []string{"flush_interval", "aggregation_temporality", "runs.max_runs", "runs.max_spans", "runs.max_bytes", "runs.ttl", "metrics_expiration", "cardinality_limit",
-		"max_label_length", "exemplars.max_per_data_point", "tool_selection.baseline", "tool_duration_buckets"} {
+		"max_label_length", "exemplars.max_per_data_point", "tool_selection.baseline", "tool_duration_buckets", "checkpoint.interval"} {
 		assert.ErrorContains(t, err, f)
 	}
 }

@@ -2,6 +2,7 @@ package agentmetricsconnector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -76,6 +77,8 @@ type agentConnector struct {
 	release func()
 	last    bool
 	started sync.Once
+	id      component.ID  // the connector's, for its storage client
+	ckpt    *checkpointer // nil: checkpoints off
 }
 
 // batchState is scratch space reused across ConsumeTraces calls (under mu).
@@ -119,6 +122,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	}
 	c := &agentConnector{
 		cfg:          cfg,
+		id:           set.ID,
 		sessions:     newSessionTracker(),
 		logger:       set.Logger,
 		next:         next,
@@ -182,9 +186,14 @@ func (c *agentConnector) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: false}
 }
 
-func (c *agentConnector) Start(context.Context, component.Host) error {
-	c.started.Do(c.startFlushing)
-	return nil
+func (c *agentConnector) Start(ctx context.Context, host component.Host) error {
+	var err error
+	c.started.Do(func() {
+		if err = c.openCheckpoint(ctx, host); err == nil {
+			c.startFlushing()
+		}
+	})
+	return err
 }
 
 func (c *agentConnector) startFlushing() {
@@ -193,11 +202,21 @@ func (c *agentConnector) startFlushing() {
 		defer c.wg.Done()
 		t := time.NewTicker(c.cfg.FlushInterval)
 		defer t.Stop()
+		var ckpt <-chan time.Time // nil (never ready) without checkpoints
+		if c.ckpt != nil {
+			ct := time.NewTicker(c.cfg.Checkpoint.Interval)
+			defer ct.Stop()
+			ckpt = ct.C
+		}
 		for {
 			select {
 			case <-t.C:
 				if err := c.flush(context.Background()); err != nil {
 					c.logger.Warn("exporting agent metrics failed", zap.Error(err))
+				}
+			case <-ckpt:
+				if err := c.checkpoint(context.Background(), false); err != nil {
+					c.logger.Warn("agent metrics checkpoint failed", zap.Error(err))
 				}
 			case <-c.stop:
 				return
@@ -220,8 +239,16 @@ func (c *agentConnector) Shutdown(ctx context.Context) error {
 		close(c.stop)
 	}
 	c.wg.Wait()
-	// Every open trace is decided now, with what it has, and counted with
-	// reason shutdown: a restart must not drop runs in flight.
+	if c.ckpt != nil {
+		// The open traces go to the checkpoint, with the series, and the
+		// next start holds them again: counted once, when they complete.
+		err := errors.Join(c.flush(ctx), c.closeCheckpoint(ctx))
+		c.telemetry.Shutdown()
+		return err
+	}
+	// Without checkpoints every open trace is decided now, with what it
+	// has, and counted with reason shutdown: a restart must not drop runs
+	// in flight.
 	c.mu.Lock()
 	c.store.CloseAll(c.now().UnixNano(), c.onClose)
 	c.mu.Unlock()

@@ -49,6 +49,7 @@ func createDefaultConfig() component.Config {
 		Loops:               LoopsConfig{Enabled: true, MinRepeats: 3},
 		Sessions:            SessionsConfig{Enabled: true, IdleTimeout: time.Hour, MaxSessions: 100_000},
 		Tenants:             TenantsConfig{Label: "tenant", TopK: 100},
+		Checkpoint:          CheckpointConfig{Interval: 30 * time.Second},
 		Conventions:         agentconv.Default(),
 	}
 }

@@ -210,6 +210,32 @@ func (c *Collector) waitHealthy(timeout time.Duration) {
 // Output returns what the collector has logged so far.
 func (c *Collector) Output() string { return c.output.String() }
 
+// PeakRSSBytes is the collector's peak resident memory so far (VmHWM, Linux).
+func (c *Collector) PeakRSSBytes() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// Kill ends the collector with SIGKILL (no shutdown, nothing flushed) and
+// waits for it to be gone.
+func (c *Collector) Kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	c.done <- nil // for the cleanup
+}
+
 // Stop sends SIGTERM and waits for a clean exit (status 0) within the timeout.
 func (c *Collector) Stop(timeout time.Duration) error {
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -59,9 +59,12 @@ func prometheusConfig(t *testing.T, collector, telemetry, alertmanager string, r
 	return out
 }
 
-func simTracer(t *testing.T, endpoint string) (*sdktrace.TracerProvider, func()) {
+func simTracer(t *testing.T, endpoint string, opts ...otlptracegrpc.Option) (*sdktrace.TracerProvider, func()) {
 	t.Helper()
-	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	if len(opts) == 0 {
+		opts = []otlptracegrpc.Option{otlptracegrpc.WithInsecure()}
+	}
+	exp, err := otlptracegrpc.New(context.Background(), append(opts, otlptracegrpc.WithEndpoint(endpoint))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,21 +16,26 @@ import (
 // gateway writes its own series.
 func TestTwoTierAggregatesWholeRuns(t *testing.T) {
 	edge := e2etest.NewPorts(t)
+	// TLS and tokens on both hops, as the configs require: agents to the
+	// edge with one token, the edge to the gateways with another.
+	edgeSec, gwSec := newSecrets(t, "edge-token"), newSecrets(t, "gateway-token")
 	var gws []e2etest.Ports
 	for i := range 2 {
 		p := e2etest.NewPorts(t)
-		env := p.Env()
+		env := gwSec.serverEnv(p.Env())
 		env["OTELCOL_AGENT_INSTANCE_ID"] = fmt.Sprintf("gw-%d", i+1)
 		env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare // traces onward: nothing listens, retried in the background
 		env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
 		e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
 		gws = append(gws, p)
 	}
-	env := edge.Env()
+	env := edgeSec.serverEnv(edge.Env())
 	env["OTELCOL_AGENT_GATEWAYS"] = fmt.Sprintf("[%s, %s]", gws[0].OTLPGRPC, gws[1].OTLPGRPC)
+	env["OTELCOL_AGENT_GATEWAY_CA_FILE"] = gwSec.cert.CAFile
+	env["OTELCOL_AGENT_GATEWAY_TOKEN_FILE"] = gwSec.tokenFile
 	e2etest.Start(t, []string{"config/edge.yaml"}, env, edge.Health)
 
-	tp, flush := simTracer(t, edge.OTLPGRPC)
+	tp, flush := simTracer(t, edge.OTLPGRPC, edgeSec.tracerOptions(t)...)
 	sim := agentsim.New(agentsim.Config{Agents: []string{"refund-bot"}, Seed: 11,
 		Conventions: []string{agentsim.ConvGenAI, agentsim.ConvOpenInference, agentsim.ConvSeed}}, tp.Tracer("agentsim"))
 	runSim(t, sim, 200, 0)

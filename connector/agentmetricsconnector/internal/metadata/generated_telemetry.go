@@ -23,18 +23,21 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ConnectorAgentmetricsHeldBytes      metric.Int64UpDownCounter
-	ConnectorAgentmetricsLogRecords     metric.Int64Counter
-	ConnectorAgentmetricsLogRecordsLate metric.Int64Counter
-	ConnectorAgentmetricsPriceLookups   metric.Int64Counter
-	ConnectorAgentmetricsSeriesOverflow metric.Int64Counter
-	ConnectorAgentmetricsSpansHeld      metric.Int64UpDownCounter
-	ConnectorAgentmetricsSpansLate      metric.Int64Counter
-	ConnectorAgentmetricsTracesActive   metric.Int64UpDownCounter
-	ConnectorAgentmetricsTracesClosed   metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ConnectorAgentmetricsCheckpointLostSeconds metric.Float64Counter
+	ConnectorAgentmetricsCheckpointRestored    metric.Int64Counter
+	ConnectorAgentmetricsCheckpoints           metric.Int64Counter
+	ConnectorAgentmetricsHeldBytes             metric.Int64UpDownCounter
+	ConnectorAgentmetricsLogRecords            metric.Int64Counter
+	ConnectorAgentmetricsLogRecordsLate        metric.Int64Counter
+	ConnectorAgentmetricsPriceLookups          metric.Int64Counter
+	ConnectorAgentmetricsSeriesOverflow        metric.Int64Counter
+	ConnectorAgentmetricsSpansHeld             metric.Int64UpDownCounter
+	ConnectorAgentmetricsSpansLate             metric.Int64Counter
+	ConnectorAgentmetricsTracesActive          metric.Int64UpDownCounter
+	ConnectorAgentmetricsTracesClosed          metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,6 +69,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ConnectorAgentmetricsCheckpointLostSeconds, err = builder.meter.Float64Counter(
+		"otelcol_connector_agentmetrics_checkpoint_lost_seconds",
+		metric.WithDescription("Seconds of observations a restart may have lost, added at each start that restored a checkpoint taken before an unclean stop (SIGKILL, crash; the checkpoint's age then). A graceful restart adds nothing. [Development]"),
+		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsCheckpointRestored, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_checkpoint_restored",
+		metric.WithDescription("What the start restored from the checkpoint, by state (series, open runs). [Development]"),
+		metric.WithUnit("{items}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorAgentmetricsCheckpoints, err = builder.meter.Int64Counter(
+		"otelcol_connector_agentmetrics_checkpoints",
+		metric.WithDescription("Checkpoints of the series and open runs, by result. [Development]"),
+		metric.WithUnit("{checkpoints}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorAgentmetricsHeldBytes, err = builder.meter.Int64UpDownCounter(
 		"otelcol_connector_agentmetrics_held_bytes",
 		metric.WithDescription("Memory the open traces hold (span skeletons and their strings), as counted against runs.max_bytes (the decision cache of closed traces is bounded by runs.max_runs and runs.ttl instead). [Development]"),

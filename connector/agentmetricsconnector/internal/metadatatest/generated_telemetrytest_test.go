@@ -19,6 +19,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ConnectorAgentmetricsCheckpointLostSeconds.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsCheckpointRestored.Add(context.Background(), 1)
+	tb.ConnectorAgentmetricsCheckpoints.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsHeldBytes.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsLogRecords.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsLogRecordsLate.Add(context.Background(), 1)
@@ -28,6 +31,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorAgentmetricsSpansLate.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsTracesActive.Add(context.Background(), 1)
 	tb.ConnectorAgentmetricsTracesClosed.Add(context.Background(), 1)
+	AssertEqualConnectorAgentmetricsCheckpointLostSeconds(t, testTel,
+		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsCheckpointRestored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorAgentmetricsCheckpoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorAgentmetricsHeldBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

@@ -464,43 +464,49 @@ func (s *Store) close(t *Trace, r Reason, now int64, onClose OnClose) {
 	s.spans -= int(t.held)
 	s.bytes -= t.bytes
 	onClose(t, r)
-	for i := range t.Spans {
-		sp := &t.Spans[i]
-		s.strs.Release(sp.Agent)
-		s.strs.Release(sp.Name)
-		s.strs.Release(sp.Status)
-		s.strs.Release(sp.Service)
-	}
-	for i := range t.LLM {
-		s.strs.Release(t.LLM[i].Tenant)
-	}
-	for i := range t.GenAI {
-		g := &t.GenAI[i]
-		s.strs.Release(g.Operation)
-		s.strs.Release(g.Provider)
-		s.strs.Release(g.RequestModel)
-		s.strs.Release(g.ResponseModel)
-	}
-	for i := range t.Inv {
-		s.strs.Release(t.Inv[i].TaskType)
-		s.strs.Release(t.Inv[i].TaskOutcome)
-		s.strs.Release(t.Inv[i].Conversation)
-	}
-	for i := range t.Signals {
-		s.strs.Release(t.Signals[i].Name)
-	}
-	for i := range t.LogSignals {
-		s.strs.Release(t.LogSignals[i].Name)
-		s.strs.Release(t.LogSignals[i].Agent)
-		s.strs.Release(t.LogSignals[i].Service)
-	}
-	s.strs.Release(t.Conversation)
+	t.eachStr(func(id *Str) { s.strs.Release(*id) })
 	s.res.release()
 	if fp := t.footprint(); s.freeBytes+fp <= maxFreeBytes {
 		clear(t.Spans)
 		s.free = append(s.free, t)
 		s.freeBytes += fp
 	}
+}
+
+// eachStr calls fn with every interned string a trace holds, one call per
+// reference: what close releases and a restore interns again.
+func (t *Trace) eachStr(fn func(*Str)) {
+	for i := range t.Spans {
+		sp := &t.Spans[i]
+		fn(&sp.Agent)
+		fn(&sp.Name)
+		fn(&sp.Status)
+		fn(&sp.Service)
+	}
+	for i := range t.LLM {
+		fn(&t.LLM[i].Tenant)
+	}
+	for i := range t.GenAI {
+		g := &t.GenAI[i]
+		fn(&g.Operation)
+		fn(&g.Provider)
+		fn(&g.RequestModel)
+		fn(&g.ResponseModel)
+	}
+	for i := range t.Inv {
+		fn(&t.Inv[i].TaskType)
+		fn(&t.Inv[i].TaskOutcome)
+		fn(&t.Inv[i].Conversation)
+	}
+	for i := range t.Signals {
+		fn(&t.Signals[i].Name)
+	}
+	for i := range t.LogSignals {
+		fn(&t.LogSignals[i].Name)
+		fn(&t.LogSignals[i].Agent)
+		fn(&t.LogSignals[i].Service)
+	}
+	fn(&t.Conversation)
 }
 
 // maxFreeBytes bounds the footprint of the closed traces kept for reuse,
