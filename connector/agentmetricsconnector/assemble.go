@@ -143,11 +143,22 @@ func (c *agentConnector) addSpan(tr *tracestore.Trace, s ptrace.Span, in *agents
 	default:
 		// Invocations and roots (which may be the run) keep their run-level
 		// attributes.
-		if in.TaskType != "" || in.TaskOutcome != "" || in.HasTotalSteps || in.ConversationID != "" {
+		remote := in.RemoteAgent && in.Tokens.Has&(agentspan.HasInput|agentspan.HasOutput) != 0
+		if in.TaskType != "" || in.TaskOutcome != "" || in.HasTotalSteps || in.ConversationID != "" || remote {
 			f := tracestore.InvFacts{TaskType: strs.Intern(in.TaskType), TaskOutcome: strs.Intern(in.TaskOutcome), Conversation: strs.Intern(in.ConversationID)}
 			if in.HasTotalSteps {
 				f.TotalSteps = int32(min(in.RunTotalSteps, math.MaxInt32))
 				sp.Flags |= tracestore.HasTotalSteps
+			}
+			if remote {
+				t := in.Tokens
+				f.Model = strs.Intern(orUnknown(in.Model))
+				f.Tokens = [4]uint32{clampU32(t.Uncached()), clampU32(t.Output), clampU32(t.CacheRead), clampU32(t.CacheWrite)}
+				sp.Flags |= tracestore.RemoteUsage
+				if cost, ok := c.costOf(s, in); ok {
+					f.Cost = cost
+					sp.Flags |= tracestore.RemoteCost
+				}
 			}
 			tr.Inv = append(tr.Inv, f)
 			sp.Extra = uint32(len(tr.Inv))

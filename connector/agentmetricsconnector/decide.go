@@ -143,6 +143,26 @@ func (c *agentConnector) decide(t *tracestore.Trace, now time.Time) {
 		relevant = true
 		c.emit(cs.agent[i], t.ID, &o, now)
 	}
+	// A remote agent's call that reports the agent's usage is that agent's
+	// one LLM call, unless its own LLM spans are in the trace (the remote
+	// agent exports here too): then they are the calls, counted above.
+	for _, inv := range res.Invocations {
+		sp := &t.Spans[inv]
+		if sp.Flags&tracestore.RemoteUsage == 0 || cs.llm[inv] > 0 || sp.Extra == 0 {
+			continue
+		}
+		f := &t.Inv[sp.Extra-1]
+		o := obs{kind: obsLLM, name: strs.String(f.Model), failed: sp.Flags&tracestore.Error != 0, spanID: sp.ID,
+			tokens: [4]int64{int64(f.Tokens[0]), int64(f.Tokens[1]), int64(f.Tokens[2]), int64(f.Tokens[3])},
+			value:  float64(sp.Seconds), cost: f.Cost, hasCost: sp.Flags&tracestore.RemoteCost != 0}
+		cs.llm[inv]++
+		if e := res.Entry[inv]; e >= 0 && o.hasCost {
+			cs.treeCost[e] += o.cost
+			cs.hasCost[e] = true
+		}
+		relevant = true
+		c.emit(cs.agent[inv], t.ID, &o, now)
+	}
 	cs.prints = cs.prints[:0]
 	for i := range t.Signals {
 		sg := &t.Signals[i]

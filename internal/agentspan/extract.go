@@ -80,6 +80,11 @@ type Info struct {
 	// ExplicitRun: the span declares itself an agent/workflow invocation.
 	// Whether it is the run (outermost) is decided per trace by ResolveRuns.
 	ExplicitRun bool
+	// RemoteAgent: a CLIENT invoke_agent span, the call of a remote agent;
+	// its Tokens are the remote agent's usage, counted as one LLM call of
+	// that agent when no LLM span of the trace belongs to it (the
+	// connector decides, on the whole trace).
+	RemoteAgent bool
 	// Workflow: the invocation is a workflow wrapper, not an agent
 	// (invoke_workflow, a Traceloop workflow, an OpenInference AGENT span
 	// naming no agent): when it calls agents, the first one it calls names
@@ -394,6 +399,9 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	if !info.HasGuardrail && info.StepOutcome == StepSafetyBlocked {
 		info.GuardrailName, info.GuardrailResult, info.HasGuardrail = GuardrailSafety, StepSafetyBlocked, true
 	}
+	if info.RemoteAgent {
+		e.fillTokens(info, nums, prio)
+	}
 	if info.Kind == KindLLM {
 		e.fillTokens(info, nums, prio)
 		if info.Tokens.Has == 0 {
@@ -494,7 +502,11 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	if op := strs[roleOperation]; op != "" {
 		switch op {
 		case "invoke_agent":
+			// A CLIENT invoke_agent calls a remote agent (Bedrock Agents,
+			// OpenAI Assistants, an agent behind A2A): its usage may be the
+			// only record of that agent's inference (semconv v1.38+).
 			info.Kind, info.ExplicitRun = KindRun, true
+			info.RemoteAgent = span.Kind() == ptrace.SpanKindClient
 			return
 		case "invoke_workflow", "handle_conversation_turn":
 			info.Kind, info.ExplicitRun, info.Workflow = KindRun, true, true

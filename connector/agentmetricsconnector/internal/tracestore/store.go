@@ -48,6 +48,12 @@ const (
 	// Workflow: an invocation that is a workflow wrapper, not an agent
 	// (agentspan.Info.Workflow): named by the first agent it calls.
 	Workflow
+	// RemoteUsage: the call of a remote agent that reports the agent's
+	// usage (InvFacts.Tokens): one LLM call of it unless the trace holds
+	// that agent's own LLM spans.
+	RemoteUsage
+	// RemoteCost: InvFacts.Cost is set.
+	RemoteCost
 )
 
 // Span is the skeleton of one held span: what trace-level decisions and
@@ -103,6 +109,11 @@ type InvFacts struct {
 	// span is the run: whatever other spans of the trace say).
 	Conversation Str
 	TotalSteps   int32
+	// A remote agent's call (RemoteUsage): its model, its usage (uncached
+	// input, output, cache read, cache write) and cost.
+	Model  Str
+	Tokens [4]uint32
+	Cost   float64
 }
 
 // SignalKind says what a Signal is.
@@ -497,6 +508,7 @@ func (t *Trace) eachStr(fn func(*Str)) {
 		fn(&t.Inv[i].TaskType)
 		fn(&t.Inv[i].TaskOutcome)
 		fn(&t.Inv[i].Conversation)
+		fn(&t.Inv[i].Model)
 	}
 	for i := range t.Signals {
 		fn(&t.Signals[i].Name)
