@@ -153,3 +153,43 @@ func (s secrets) tracerOptions(t *testing.T) []otlptracegrpc.Option {
 	return []otlptracegrpc.Option{otlptracegrpc.WithTLSCredentials(credentials.NewTLS(s.clientTLS(t))),
 		otlptracegrpc.WithHeaders(map[string]string{"authorization": "Bearer " + s.token})}
 }
+
+// Mutual TLS, optional, on the same receivers: with a client CA set, a
+// client without a certificate is refused even with the right token; one
+// with a certificate the CA signed is accepted.
+func TestGatewayRequiresClientCertificatesWhenAsked(t *testing.T) {
+	sec := newSecrets(t, "mtls-token")
+	p := e2etest.NewPorts(t)
+	env := sec.serverEnv(p.Env())
+	env["OTELCOL_AGENT_TLS_CLIENT_CA_FILE"] = sec.cert.CAFile
+	env["OTELCOL_AGENT_INSTANCE_ID"] = "gw-mtls"
+	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare
+	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+	e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("x")
+	req := ptraceotlp.NewExportRequestFromTraces(td)
+	export := func(cfg *tls.Config) error {
+		conn, err := grpc.NewClient(p.OTLPGRPC, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+sec.token), 5*time.Second)
+		defer cancel()
+		_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, req)
+		return err
+	}
+	if err := export(sec.clientTLS(t)); err == nil {
+		t.Error("no client certificate, mTLS required: accepted")
+	}
+	withCert := sec.clientTLS(t)
+	pair, err := tls.LoadX509KeyPair(sec.cert.CertFile, sec.cert.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert.Certificates = []tls.Certificate{pair}
+	if err := export(withCert); err != nil {
+		t.Fatalf("client certificate signed by the CA, right token: %v", err)
+	}
+}
