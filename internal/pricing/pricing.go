@@ -99,34 +99,50 @@ type Table struct {
 }
 
 // Builtin is the price database with the hand-kept overrides on top. It is
-// called once per component start.
+// called once per component start; the database is compiled once per
+// process and shared (read-only) by every table.
 func Builtin() (*Table, error) {
-	db, err := loadDatabase(databaseJSON)
+	db, err := builtinDB()
 	if err != nil {
 		return nil, err
 	}
 	t := Empty()
-	t.source = db.source
-	for _, d := range db.entries {
-		names := d.rule.equalsNames(nil)
-		if id := strings.ToLower(d.entry.id); d.rule.match(id) {
-			names = append(names, id)
-		}
-		for _, n := range names {
-			if _, taken := t.db.byName[n]; !taken { // the preferred provider, first model in its order
-				t.db.byName[n] = d.entry
-			}
-		}
-		if !d.rule.onlyEquals() {
-			t.db.patterns = append(t.db.patterns, d)
-		}
-	}
+	t.source, t.db = db.source, db.layer
 	entries, err := parseTable(overridesYAML)
 	if err != nil {
 		return nil, fmt.Errorf("built-in price overrides: %w", err)
 	}
 	return t, t.add(entries)
 }
+
+// compiledDB is the embedded database as a lookup layer.
+type compiledDB struct {
+	source string
+	layer  layer
+}
+
+var builtinDB = sync.OnceValues(func() (*compiledDB, error) {
+	db, err := loadDatabase(databaseJSON)
+	if err != nil {
+		return nil, err
+	}
+	out := &compiledDB{source: db.source, layer: layer{byName: map[string]*Entry{}}}
+	for _, d := range db.entries {
+		names := d.rule.equalsNames(nil)
+		if id := strings.ToLower(d.entry.id); d.rule.match(id) {
+			names = append(names, id)
+		}
+		for _, n := range names {
+			if _, taken := out.layer.byName[n]; !taken { // the preferred provider, first model in its order
+				out.layer.byName[n] = d.entry
+			}
+		}
+		if !d.rule.onlyEquals() {
+			out.layer.patterns = append(out.layer.patterns, d)
+		}
+	}
+	return out, nil
+})
 
 // Source is the price database the table was built from (package@version).
 func (t *Table) Source() string { return t.source }
