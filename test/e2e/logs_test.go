@@ -18,6 +18,7 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/otelcol-agent/otelcol-agent/internal/e2etest"
 )
@@ -61,7 +62,20 @@ func contentLogs(service, marker string, traceID pcommon.TraceID, spanID pcommon
 }
 
 func post(url, contentType string, body []byte) (int, string, error) {
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	return postWith(http.DefaultClient, "", url, contentType, body)
+}
+
+// postWith is post through client, with a bearer token when one is given.
+func postWith(client *http.Client, token, url, contentType string, body []byte) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -119,8 +133,22 @@ func TestLogsAcceptedOnEveryShippedConfig(t *testing.T) {
 				"OTELCOL_AGENT_AUDIT_FILE":       filepath.Join(dir, "audit.jsonl"),
 				"OTELCOL_AGENT_AUDIT_LOG_FILE":   filepath.Join(dir, "audit-logs.jsonl"),
 			})
+			// The gateway and the edge take TLS and a token only.
+			scheme, client, token := "http", http.DefaultClient, ""
+			var grpcOpts []otlploggrpc.Option
+			if cfg == "gateway" || cfg == "edge" {
+				sec := newSecrets(t, "logs-token")
+				env = sec.serverEnv(env)
+				env["OTELCOL_AGENT_GATEWAY_CA_FILE"] = sec.cert.CAFile
+				env["OTELCOL_AGENT_GATEWAY_TOKEN_FILE"] = sec.tokenFile
+				scheme, token = "https", sec.token
+				client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: sec.clientTLS(t)}}
+				grpcOpts = []otlploggrpc.Option{otlploggrpc.WithTLSCredentials(credentials.NewTLS(sec.clientTLS(t))),
+					otlploggrpc.WithHeaders(map[string]string{"authorization": "Bearer " + sec.token})}
+			}
+			post := func(url, ct string, body []byte) (int, string, error) { return postWith(client, token, url, ct, body) }
 			e2etest.Start(t, []string{"config/" + cfg + ".yaml"}, env, ports.Health)
-			url := "http://" + ports.OTLPHTTP + "/v1/logs"
+			url := scheme + "://" + ports.OTLPHTTP + "/v1/logs"
 			tid := pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 			sid := pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8}
 
@@ -138,7 +166,7 @@ func TestLogsAcceptedOnEveryShippedConfig(t *testing.T) {
 			if code, body, err := post(url, "application/json", js); err != nil || code != http.StatusOK {
 				t.Fatalf("POST /v1/logs JSON: %d %s %v", code, body, err)
 			}
-			sendSDKLogs(t, ports.OTLPGRPC, "via-grpc")
+			sendSDKLogs(t, ports.OTLPGRPC, "via-grpc", grpcOpts...)
 
 			for _, bad := range []struct{ ct, body string }{
 				{"application/x-protobuf", "\xff\xff\xff\x0fnot protobuf"},
@@ -151,7 +179,7 @@ func TestLogsAcceptedOnEveryShippedConfig(t *testing.T) {
 			}
 			// Traces still flow after the bad payloads.
 			td := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"logs-e2e"}}]},"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"after-bad-logs","kind":1,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`
-			if code, body, err := post("http://"+ports.OTLPHTTP+"/v1/traces", "application/json", []byte(td)); err != nil || code != http.StatusOK {
+			if code, body, err := post(scheme+"://"+ports.OTLPHTTP+"/v1/traces", "application/json", []byte(td)); err != nil || code != http.StatusOK {
 				t.Fatalf("traces after malformed logs: %d %s %v", code, body, err)
 			}
 			if cfg == "edge" {
@@ -199,10 +227,13 @@ func TestLogsAcceptedOnEveryShippedConfig(t *testing.T) {
 
 // sendSDKLogs emits one log line through the OpenTelemetry Go logs SDK over
 // OTLP gRPC, as an agent's log bridge does.
-func sendSDKLogs(t *testing.T, grpcAddr, marker string) {
+func sendSDKLogs(t *testing.T, grpcAddr, marker string, opts ...otlploggrpc.Option) {
 	t.Helper()
 	ctx := context.Background()
-	exp, err := otlploggrpc.New(ctx, otlploggrpc.WithEndpoint(grpcAddr), otlploggrpc.WithInsecure())
+	if len(opts) == 0 {
+		opts = []otlploggrpc.Option{otlploggrpc.WithInsecure()}
+	}
+	exp, err := otlploggrpc.New(ctx, append(opts, otlploggrpc.WithEndpoint(grpcAddr))...)
 	if err != nil {
 		t.Fatal(err)
 	}
