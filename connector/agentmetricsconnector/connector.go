@@ -35,7 +35,7 @@ type agentConnector struct {
 	next         consumer.Metrics
 	telemetry    *metadata.TelemetryBuilder
 	extractor    *agentspan.Extractor
-	pricer       *pricing.Pricer        // the conventions' prices, lookups memoised
+	table        *pricing.Table         // the conventions' prices; resolutions memoised in prices
 	priceQuality *pricing.QualityLabels // {model, match} of price_lookups, bounded
 	now          func() time.Time
 	instance     string
@@ -45,6 +45,11 @@ type agentConnector struct {
 	store   *tracestore.Store
 	drift   map[string]*drift.Tracker
 	handles *handleCache
+	// prices memoises each model name's price and tallies its
+	// price_lookups until the flush (priceDirty: the memos with counts).
+	prices        map[string]*modelPrice
+	priceDirty    []*modelPrice
+	priceOverflow modelPrice
 	// conversations maps a closed run's conversation id to its agent id,
 	// for feedback sent in another trace (bounded by runs.max_traces).
 	conversations     map[string]string
@@ -121,17 +126,19 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 		instance = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	c := &agentConnector{
-		cfg:          cfg,
-		id:           set.ID,
-		sessions:     newSessionTracker(),
-		logger:       set.Logger,
-		next:         next,
-		telemetry:    tb,
-		extractor:    agentspan.NewExtractor(cfg.ExtractorSettings()),
-		pricer:       pricing.NewPricer(table),
-		priceQuality: pricing.NewQualityLabels(maxPriceQualityModels),
-		now:          time.Now,
-		instance:     instance,
+		cfg:           cfg,
+		id:            set.ID,
+		sessions:      newSessionTracker(),
+		logger:        set.Logger,
+		next:          next,
+		telemetry:     tb,
+		extractor:     agentspan.NewExtractor(cfg.ExtractorSettings()),
+		table:         table,
+		prices:        map[string]*modelPrice{},
+		priceOverflow: modelPrice{model: pricing.OverflowModel},
+		priceQuality:  pricing.NewQualityLabels(maxPriceQualityModels),
+		now:           time.Now,
+		instance:      instance,
 		store: tracestore.New(tracestore.Settings{
 			Grace:             cfg.Runs.GracePeriod,
 			RemoteGrace:       cfg.Runs.RemoteGracePeriod,
@@ -322,28 +329,95 @@ const maxScratchSpans = 1 << 16
 // usage priced by the table at the span's start (dated prices). A call
 // with no usage, an unknown model or a token part without a price has no
 // cost; each outcome is counted by model in price_lookups (price data
-// quality), so an unpriced call is visible, never a silent zero.
+// quality), so an unpriced call is visible, never a silent zero. Under mu:
+// the resolution is memoised per model name and the counts are tallied in
+// the memo, reported at flush.
 func (c *agentConnector) costOf(s ptrace.Span, in *agentspan.Info) (float64, bool) {
+	mp := c.modelPrice(in.Model)
 	if in.HasCost {
-		c.countPriceLookup(in.Model, pricing.FromSpan)
+		mp.count(pricing.FromSpan, &c.priceDirty)
 		return in.CostUSD, true
 	}
 	t := in.Tokens
-	cost, outcome := c.pricer.Price(in.Model,
-		pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite},
-		t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0, s.StartTimestamp().AsTime())
-	c.countPriceLookup(in.Model, outcome)
+	if t.Has&(agentspan.HasInput|agentspan.HasOutput) == 0 {
+		mp.count(pricing.UsageMissing, &c.priceDirty)
+		return 0, false
+	}
+	cost, outcome := pricing.PriceWith(mp.entry, mp.match,
+		pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}, s.StartTimestamp().AsTime())
+	mp.count(outcome, &c.priceDirty)
 	return cost, outcome.Priced()
 }
 
-// countPriceLookup adds one to price_lookups. The telemetry counter takes
-// no span context (nothing in it is per request).
-func (c *agentConnector) countPriceLookup(model string, o pricing.Outcome) {
-	c.telemetry.ConnectorAgentmetricsPriceLookups.Add(context.Background(), 1, c.priceQuality.Of(model, o))
+// modelPrice is one model name's memoised price and its price_lookups
+// counts since the last flush.
+type modelPrice struct {
+	model  string
+	entry  *pricing.Entry
+	match  pricing.Match
+	counts [pricing.NumOutcomes]int64
+	dirty  bool
+}
+
+func (mp *modelPrice) count(o pricing.Outcome, dirty *[]*modelPrice) {
+	mp.counts[o]++
+	if !mp.dirty {
+		mp.dirty = true
+		*dirty = append(*dirty, mp)
+	}
+}
+
+// modelPrice returns the memo of model (under mu). Past maxPrices names a
+// name is resolved each time and counted under the overflow memo.
+func (c *agentConnector) modelPrice(model string) *modelPrice {
+	if mp, ok := c.prices[model]; ok {
+		return mp
+	}
+	e, m := c.table.Resolve(model)
+	if len(c.prices) >= maxPrices {
+		c.priceOverflow.entry, c.priceOverflow.match = e, m
+		return &c.priceOverflow
+	}
+	mp := &modelPrice{model: strings.Clone(model), entry: e, match: m}
+	c.prices[mp.model] = mp
+	return mp
+}
+
+// reportPriceLookups adds the tallied price_lookups to the telemetry (out
+// of mu: the tally was taken under it).
+func (c *agentConnector) reportPriceLookups(ctx context.Context, tally []priceTally) {
+	for _, pt := range tally {
+		c.telemetry.ConnectorAgentmetricsPriceLookups.Add(ctx, pt.n, c.priceQuality.Of(pt.model, pt.outcome))
+	}
+}
+
+type priceTally struct {
+	model   string
+	outcome pricing.Outcome
+	n       int64
+}
+
+// takePriceTally empties the dirty memos' counts into a tally (under mu).
+func (c *agentConnector) takePriceTally() []priceTally {
+	var out []priceTally
+	for _, mp := range c.priceDirty {
+		for o, n := range mp.counts {
+			if n > 0 {
+				out = append(out, priceTally{model: mp.model, outcome: pricing.Outcome(o), n: n})
+			}
+		}
+		mp.counts, mp.dirty = [pricing.NumOutcomes]int64{}, false
+	}
+	clear(c.priceDirty)
+	c.priceDirty = c.priceDirty[:0]
+	return out
 }
 
 // maxPriceQualityModels bounds the model label of price_lookups.
 const maxPriceQualityModels = 200
+
+// maxPrices bounds the price memo (model names come from input).
+const maxPrices = 65536
 
 func (c *agentConnector) callObservation(s ptrace.Span, in *agentspan.Info, res pcommon.Map, fn func(obs)) {
 	switch in.Kind {
@@ -499,8 +573,10 @@ func (c *agentConnector) flush(ctx context.Context) error {
 	m.set.AppendTo(sm, ts)
 	overflow := c.overflow
 	c.overflow = map[string]int64{}
+	prices := c.takePriceTally()
 	c.mu.Unlock()
 
+	c.reportPriceLookups(ctx, prices)
 	for name, n := range overflow {
 		c.telemetry.ConnectorAgentmetricsSeriesOverflow.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("metric", name))))
 	}

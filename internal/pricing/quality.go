@@ -37,6 +37,9 @@ func (o Outcome) String() string { return outcomeNames[o] }
 // Priced reports whether the outcome yields a cost.
 func (o Outcome) Priced() bool { return o == PricedExact || o == PricedFamily || o == FromSpan }
 
+// NumOutcomes is the number of Outcome values (for arrays indexed by one).
+const NumOutcomes = int(numOutcomes)
+
 // Price prices one LLM call of model at time at. hasUsage says whether the
 // span carried an input or output token count. The cost is only the call's
 // when the outcome is PricedExact or PricedFamily.
@@ -45,6 +48,12 @@ func (p *Pricer) Price(model string, u Usage, hasUsage bool, at time.Time) (floa
 		return 0, UsageMissing
 	}
 	e, m := p.Resolve(model)
+	return PriceWith(e, m, u, at)
+}
+
+// PriceWith is Price with the model already resolved (e, m from Resolve),
+// for callers that memoise resolutions themselves.
+func PriceWith(e *Entry, m Match, u Usage, at time.Time) (float64, Outcome) {
 	if m == MatchNone {
 		return 0, Unpriced
 	}
