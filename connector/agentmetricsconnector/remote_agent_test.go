@@ -40,14 +40,20 @@ func TestRemoteAgentUsageCountsOnceAndOnlyWhenItIsTheOnlyRecord(t *testing.T) {
 	mkSpan(ss, 3, 2, 1, "chat gpt-4o", 1e9, 2e9, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
 		"gen_ai.usage.input_tokens": 777, "gen_ai.usage.output_tokens": 7})
 	h.consume(td)
+	// Trace 4: as trace 1, after the agentsemconv processor marked the
+	// client span a run (agent.span.kind): still the remote agent's call.
+	td, ss = batchOf()
+	remote(td, ss, 4)
+	ss.Spans().At(1).Attributes().PutStr("agent.span.kind", "run")
+	h.consume(td)
 	h.advance(time.Minute)
 	v := h.flush()
-	assert.Equal(t, 2.0, v.total("agent_llm_calls_total", "agent_id=bedrock_helper", "model=claude-sonnet-4-5"), "one call each, never both")
-	assert.Equal(t, 2000.0, v.total("agent_tokens_consumed_total", "agent_id=bedrock_helper", "direction=input"))
-	assert.Equal(t, 200.0, v.total("agent_tokens_consumed_total", "agent_id=bedrock_helper", "direction=output"))
-	assert.InDelta(t, 2*(1000*3.0+100*15.0)/1e6, v.total("agent_cost_usd_total", "agent_id=bedrock_helper"), 1e-12)
+	assert.Equal(t, 3.0, v.total("agent_llm_calls_total", "agent_id=bedrock_helper", "model=claude-sonnet-4-5"), "one call each, never both")
+	assert.Equal(t, 3000.0, v.total("agent_tokens_consumed_total", "agent_id=bedrock_helper", "direction=input"))
+	assert.Equal(t, 300.0, v.total("agent_tokens_consumed_total", "agent_id=bedrock_helper", "direction=output"))
+	assert.InDelta(t, 3*(1000*3.0+100*15.0)/1e6, v.total("agent_cost_usd_total", "agent_id=bedrock_helper"), 1e-12)
 	assert.Equal(t, 1.0, v.total("agent_llm_calls_total", "agent_id=local"))
 	assert.Equal(t, 784.0, v.total("agent_tokens_consumed_total", "agent_id=local"), "the in-process agent's sum is not a call")
 	assert.Equal(t, 0.0, v.total("agent_llm_calls_total", "agent_id=planner"))
-	assert.Equal(t, 3.0, v.total("agent_requests_total"))
+	assert.Equal(t, 4.0, v.total("agent_requests_total"))
 }

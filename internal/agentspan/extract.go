@@ -355,6 +355,15 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 	info.IsError = span.Status().Code() == ptrace.StatusCodeError
 
 	e.classify(span, attrs, strs, prio, info)
+	// What kind of invocation a run is comes from its convention, also when
+	// agent.span.kind (the processor's) classified it.
+	if info.ExplicitRun {
+		info.Workflow = isWorkflow(strs, prio)
+		// A CLIENT invoke_agent calls a remote agent (Bedrock Agents,
+		// OpenAI Assistants, an agent behind A2A): its usage may be the
+		// only record of that agent's inference (semconv v1.38+).
+		info.RemoteAgent = strs[roleOperation] == "invoke_agent" && span.Kind() == ptrace.SpanKindClient
+	}
 	// Langfuse marks an error in its level (JS observe() leaves the span
 	// status unset), Genkit in its state; a background or streamed response
 	// that failed says so in gen_ai.response.status.
@@ -483,9 +492,6 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	if k, ok := ParseKind(strs[roleCanonicalKind]); ok {
 		info.Kind, info.KindFixed = k, true
 		info.ExplicitRun = k == KindRun
-		// The processor marks a workflow wrapper run too; what it wraps is
-		// still the convention's to say.
-		info.Workflow = k == KindRun && isWorkflow(strs, prio)
 		return
 	}
 	switch span.Name() {
@@ -501,15 +507,8 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	}
 	if op := strs[roleOperation]; op != "" {
 		switch op {
-		case "invoke_agent":
-			// A CLIENT invoke_agent calls a remote agent (Bedrock Agents,
-			// OpenAI Assistants, an agent behind A2A): its usage may be the
-			// only record of that agent's inference (semconv v1.38+).
+		case "invoke_agent", "invoke_workflow", "handle_conversation_turn":
 			info.Kind, info.ExplicitRun = KindRun, true
-			info.RemoteAgent = span.Kind() == ptrace.SpanKindClient
-			return
-		case "invoke_workflow", "handle_conversation_turn":
-			info.Kind, info.ExplicitRun, info.Workflow = KindRun, true, true
 			return
 		case "create_agent", "fetch_response", "retrieval", "plan", "apply_guardrail":
 			// Not an inference (fetch_response re-reads a response whose
@@ -525,11 +524,7 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 	}
 	switch strs[roleOpenInferenceKind] {
 	case "AGENT":
-		// An AGENT span naming no agent is a workflow wrapper (the OpenAI
-		// Agents SDK's trace root in openinference-instrumentation-openai-
-		// agents 2.0): when it calls named agents, the first one names it.
 		info.Kind, info.ExplicitRun = KindRun, true
-		info.Workflow = prio[roleAgentID] == math.MaxUint8
 		return
 	case "LLM", "EMBEDDING":
 		info.Kind = KindLLM
@@ -542,11 +537,8 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 		return
 	}
 	switch strs[roleTraceloopKind] {
-	case "agent":
+	case "agent", "workflow":
 		info.Kind, info.ExplicitRun = KindRun, true
-		return
-	case "workflow":
-		info.Kind, info.ExplicitRun, info.Workflow = KindRun, true, true
 		return
 	case "tool":
 		info.Kind = KindTool
@@ -612,7 +604,9 @@ func (e *Extractor) classify(span ptrace.Span, attrs pcommon.Map, strs *[numStri
 }
 
 // isWorkflow: the span is a workflow wrapper by its convention (see
-// Info.Workflow).
+// Info.Workflow): invoke_workflow or handle_conversation_turn, a Traceloop
+// workflow, an OpenInference AGENT span naming no agent (the OpenAI Agents
+// SDK's trace root in openinference-instrumentation-openai-agents 2.0).
 func isWorkflow(strs *[numStringRoles]string, prio *[numRoles]uint8) bool {
 	switch strs[roleOperation] {
 	case "invoke_workflow", "handle_conversation_turn":
