@@ -2,6 +2,7 @@ package agentsemconvprocessor
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,7 @@ func (p *semconvProcessor) processTraces(ctx context.Context, td ptrace.Traces) 
 	if tally.priced > 0 {
 		p.telemetry.ProcessorAgentsemconvPricedSpans.Add(ctx, tally.priced)
 	}
+	p.reportPrices(ctx, &tally)
 	return td, nil
 }
 
@@ -124,6 +126,46 @@ type batchTally struct {
 	invalid  [6]int64
 	redacted int64
 	priced   int64
+	// prices counts LLM spans by model and price outcome (a batch names a
+	// few models: a short list, searched linearly).
+	prices []priceCount
+}
+
+type priceCount struct {
+	model   string // aliases span memory: reported before the batch returns
+	outcome pricing.Outcome
+	n       int64
+}
+
+// maxTallyModels: past this many (model, outcome) pairs in one batch the
+// tally is reported early, so an attack of distinct names costs no more
+// than a linear search of this length per span.
+const maxTallyModels = 32
+
+func (p *semconvProcessor) countPrice(ctx context.Context, t *batchTally, model string, o pricing.Outcome) {
+	for i := range t.prices {
+		if pc := &t.prices[i]; pc.outcome == o && pc.model == model {
+			pc.n++
+			return
+		}
+	}
+	if len(t.prices) >= maxTallyModels {
+		p.reportPrices(ctx, t)
+	}
+	t.prices = append(t.prices, priceCount{model: model, outcome: o, n: 1})
+}
+
+// reportPrices adds the tallied price outcomes to price_lookups (and the
+// unpriced ones to unknown_models) and empties the tally.
+func (p *semconvProcessor) reportPrices(ctx context.Context, t *batchTally) {
+	for _, pc := range t.prices {
+		p.telemetry.ProcessorAgentsemconvPriceLookups.Add(ctx, pc.n, p.quality.Of(pc.model, pc.outcome))
+		if pc.outcome == pricing.Unpriced {
+			p.telemetry.ProcessorAgentsemconvUnknownModels.Add(ctx, pc.n, p.unknownModelAttr(pc.model))
+		}
+	}
+	clear(t.prices)
+	t.prices = t.prices[:0]
 }
 
 // processSpan extracts, rewrites and redacts one span.
@@ -149,7 +191,7 @@ func (p *semconvProcessor) processSpan(ctx context.Context, s ptrace.Span, in *a
 	if in.NumInvalid > 0 {
 		p.logInvalid(s, in)
 	}
-	if p.writeCanonical(ctx, s, in) {
+	if p.writeCanonical(ctx, s, in, t) {
 		t.priced++
 	}
 	if drops {
@@ -183,7 +225,7 @@ const maxCanonicalWrites = 9
 // The writes are planned first so that the attribute slice grows once, by
 // what is written: the decoder leaves spare capacity, and the content the
 // extraction removed freed more, so often it does not grow at all.
-func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in *agentspan.Info) bool {
+func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in *agentspan.Info, tally *batchTally) bool {
 	var plan [maxCanonicalWrites]canonicalWrite
 	n := 0
 	str := func(key, v string) { plan[n] = canonicalWrite{key: key, str: v, which: writeStr}; n++ }
@@ -217,7 +259,7 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		tokens(agentspan.HasCacheWrite, agentspan.AttrTokensCacheWrite, t.CacheWrite)
 		tokens(agentspan.HasReasoning, agentspan.AttrTokensReasoning, t.Reasoning)
 		if in.HasCostAttr() {
-			p.telemetry.ProcessorAgentsemconvPriceLookups.Add(ctx, 1, p.quality.Of(in.Model, pricing.FromSpan))
+			p.countPrice(ctx, tally, in.Model, pricing.FromSpan)
 			break
 		}
 		// A cost is written only when every token part could be priced; an
@@ -225,14 +267,11 @@ func (p *semconvProcessor) writeCanonical(ctx context.Context, s ptrace.Span, in
 		cost, outcome := p.pricer.Price(in.Model,
 			pricing.Usage{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite},
 			t.Has&(agentspan.HasInput|agentspan.HasOutput) != 0, s.StartTimestamp().AsTime())
-		p.telemetry.ProcessorAgentsemconvPriceLookups.Add(ctx, 1, p.quality.Of(in.Model, outcome))
-		switch {
-		case outcome.Priced():
+		p.countPrice(ctx, tally, in.Model, outcome)
+		if outcome.Priced() {
 			plan[n] = canonicalWrite{key: agentspan.AttrCostUSD, cost: cost, which: writeDouble}
 			n++
 			priced = true
-		case outcome == pricing.Unpriced:
-			p.telemetry.ProcessorAgentsemconvUnknownModels.Add(ctx, 1, p.unknownModelAttr(in.Model))
 		}
 	case agentspan.KindTool:
 		if in.ToolName != "" && !in.HasToolName() {
@@ -283,6 +322,7 @@ func (p *semconvProcessor) unknownModelAttr(model string) metric.MeasurementOpti
 	if len(p.unknownModels) >= p.cfg.UnknownModelsLimit {
 		return p.otherModel
 	}
+	model = strings.Clone(model) // kept: must not pin span memory
 	a := metric.WithAttributeSet(attribute.NewSet(attribute.String("model", model)))
 	p.unknownModels[model] = a
 	return a
