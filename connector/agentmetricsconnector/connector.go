@@ -246,20 +246,16 @@ func (c *agentConnector) Shutdown(ctx context.Context) error {
 		close(c.stop)
 	}
 	c.wg.Wait()
-	if c.ckpt != nil {
-		// The open traces go to the checkpoint, with the series, and the
-		// next start holds them again: counted once, when they complete.
-		err := errors.Join(c.flush(ctx), c.closeCheckpoint(ctx))
-		c.telemetry.Shutdown()
-		return err
+	// A restart must not drop runs in flight. With checkpoints the open
+	// traces go to the checkpoint with the series, and the next start
+	// holds them again (counted once, when they complete); without, every
+	// open trace is decided now, with what it has (reason shutdown).
+	if c.ckpt == nil {
+		c.mu.Lock()
+		c.store.CloseAll(c.now().UnixNano(), c.onClose)
+		c.mu.Unlock()
 	}
-	// Without checkpoints every open trace is decided now, with what it
-	// has, and counted with reason shutdown: a restart must not drop runs
-	// in flight.
-	c.mu.Lock()
-	c.store.CloseAll(c.now().UnixNano(), c.onClose)
-	c.mu.Unlock()
-	err := c.flush(ctx)
+	err := errors.Join(c.flush(ctx), c.closeCheckpoint(ctx))
 	c.telemetry.Shutdown()
 	return err
 }
