@@ -51,6 +51,18 @@ func (s secrets) serverEnv(env map[string]string) map[string]string {
 	return env
 }
 
+// gatewayEnv is config/gateway.yaml's environment for one test gateway on
+// p: its secrets, an instance id, its own queue directory, and the
+// backend it forwards to on p.Spare (nothing listens there unless the test
+// starts one).
+func (s secrets) gatewayEnv(t *testing.T, p e2etest.Ports, instance string) map[string]string {
+	env := s.serverEnv(p.Env())
+	env["OTELCOL_AGENT_INSTANCE_ID"] = instance
+	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare
+	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+	return env
+}
+
 func (s secrets) clientTLS(t *testing.T) *tls.Config {
 	t.Helper()
 	pem, err := os.ReadFile(s.cert.CAFile)
@@ -68,10 +80,7 @@ func (s secrets) clientTLS(t *testing.T) *tls.Config {
 func TestGatewayRefusesWithoutTLSAndToken(t *testing.T) {
 	sec := newSecrets(t, "s3cr3t-token-for-tests")
 	p := e2etest.NewPorts(t)
-	env := sec.serverEnv(p.Env())
-	env["OTELCOL_AGENT_INSTANCE_ID"] = "gw-auth"
-	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare
-	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+	env := sec.gatewayEnv(t, p, "gw-auth")
 	e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
 
 	td := ptrace.NewTraces()
@@ -160,11 +169,8 @@ func (s secrets) tracerOptions(t *testing.T) []otlptracegrpc.Option {
 func TestGatewayRequiresClientCertificatesWhenAsked(t *testing.T) {
 	sec := newSecrets(t, "mtls-token")
 	p := e2etest.NewPorts(t)
-	env := sec.serverEnv(p.Env())
+	env := sec.gatewayEnv(t, p, "gw-mtls")
 	env["OTELCOL_AGENT_TLS_CLIENT_CA_FILE"] = sec.cert.CAFile
-	env["OTELCOL_AGENT_INSTANCE_ID"] = "gw-mtls"
-	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare
-	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
 	e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
 	td := ptrace.NewTraces()
 	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("x")

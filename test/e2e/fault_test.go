@@ -145,10 +145,7 @@ func TestGatewayLosesNothingWhenKilledWithTheBackendDown(t *testing.T) {
 	}
 	sec := newSecrets(t, "fault-token")
 	p := e2etest.NewPorts(t)
-	env := sec.serverEnv(p.Env())
-	env["OTELCOL_AGENT_INSTANCE_ID"] = "gw-fault"
-	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare // the backend, down for now
-	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+	env := sec.gatewayEnv(t, p, "gw-fault") // the backend on p.Spare: down for now
 	env["OTELCOL_AGENT_CHECKPOINT_INTERVAL"] = "5s"
 	backendUp := time.Now().Add(60 * time.Second)
 	gw := e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
@@ -272,10 +269,7 @@ func TestGatewayLosesNothingWhenKilledWithTheBackendDown(t *testing.T) {
 func TestGatewayFullQueueRefusesWithARetryableError(t *testing.T) {
 	sec := newSecrets(t, "queue-token")
 	p := e2etest.NewPorts(t)
-	env := sec.serverEnv(p.Env())
-	env["OTELCOL_AGENT_INSTANCE_ID"] = "gw-full"
-	env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare
-	env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+	env := sec.gatewayEnv(t, p, "gw-full")
 	env["OTELCOL_AGENT_QUEUE_SIZE"] = "10"
 	e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
 	creds := credentials.NewTLS(sec.clientTLS(t))

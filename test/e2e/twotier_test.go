@@ -22,10 +22,7 @@ func TestTwoTierAggregatesWholeRuns(t *testing.T) {
 	var gws []e2etest.Ports
 	for i := range 2 {
 		p := e2etest.NewPorts(t)
-		env := gwSec.serverEnv(p.Env())
-		env["OTELCOL_AGENT_INSTANCE_ID"] = fmt.Sprintf("gw-%d", i+1)
-		env["OTELCOL_AGENT_FORWARD_ENDPOINT"] = p.Spare // traces onward: nothing listens, retried in the background
-		env["OTELCOL_AGENT_QUEUE_DIR"] = t.TempDir()
+		env := gwSec.gatewayEnv(t, p, fmt.Sprintf("gw-%d", i+1)) // traces onward: nothing listens, retried in the background
 		e2etest.Start(t, []string{"config/gateway.yaml"}, env, p.Health)
 		gws = append(gws, p)
 	}
