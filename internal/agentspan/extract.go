@@ -418,12 +418,12 @@ func (e *Extractor) extract(span ptrace.Span, info *Info, drop func(string) bool
 			// model's output. Counted invalid when present but unreadable.
 			switch {
 			case strs[roleLangfuseUsage] != "":
-				if !langfuseUsage(strs[roleLangfuseUsage], &info.Tokens) {
+				if !langfuseUsage(strs[roleLangfuseUsage], &info.Tokens, e.maxTokens) {
 					info.Tokens = Tokens{}
 					info.addInvalid("langfuse.observation.usage_details", InvalidNonNumeric)
 				}
 			case strs[roleGenkitOutput] != "" && strings.Contains(strs[roleGenkitOutput], `"usage"`):
-				if !genkitUsage(strs[roleGenkitOutput], &info.Tokens) {
+				if !genkitUsage(strs[roleGenkitOutput], &info.Tokens, e.maxTokens) {
 					info.Tokens = Tokens{}
 					info.addInvalid("genkit:output", InvalidNonNumeric)
 				}

@@ -23,17 +23,22 @@ import (
 //     sum and is not added.
 //
 // It returns false when the value is not a JSON object with a token count.
-func langfuseUsage(s string, t *Tokens) bool {
+func langfuseUsage(s string, t *Tokens, max int64) bool {
 	var m map[string]json.RawMessage
 	if json.Unmarshal([]byte(s), &m) != nil {
 		return false
 	}
+	// A count that is a number but not a token count (negative,
+	// fractional, too large) spoils the whole usage: no partial numbers.
+	bad := false
 	num := func(raw json.RawMessage) (int64, bool) {
 		var f float64
-		if json.Unmarshal(raw, &f) != nil || f < 0 || f != math.Trunc(f) || f > DefaultMaxTokensPerCall {
-			return 0, false
+		if len(raw) == 0 || json.Unmarshal(raw, &f) != nil {
+			return 0, false // absent, or not a number (a nested detail object)
 		}
-		return int64(f), true
+		n, ok := tokenCount(&f, max)
+		bad = bad || !ok
+		return n, ok
 	}
 	if _, openai := m["prompt_tokens"]; openai || m["completion_tokens"] != nil {
 		if n, ok := num(m["prompt_tokens"]); ok {
@@ -58,7 +63,7 @@ func langfuseUsage(s string, t *Tokens) bool {
 				t.Reasoning, t.Has = n, t.Has|HasReasoning
 			}
 		}
-		return t.Has&(HasInput|HasOutput) != 0
+		return !bad && t.Has&(HasInput|HasOutput) != 0
 	}
 	for k, raw := range m {
 		n, ok := num(raw)
@@ -86,7 +91,7 @@ func langfuseUsage(s string, t *Tokens) bool {
 			}
 		}
 	}
-	return t.Has&(HasInput|HasOutput) != 0
+	return !bad && t.Has&(HasInput|HasOutput) != 0
 }
 
 // langfuseCost reads langfuse.observation.cost_details ({key: USD}): its
@@ -114,7 +119,7 @@ func langfuseCost(s string) (float64, bool) {
 // Gemini reports it), usage.cachedContentTokens (cache reads),
 // usage.outputTokens and usage.thoughtsTokens (reasoning, billed as output,
 // so added to it). Genkit has no cache-write count.
-func genkitUsage(s string, t *Tokens) bool {
+func genkitUsage(s string, t *Tokens, max int64) bool {
 	var out struct {
 		Usage *struct {
 			Input    *float64 `json:"inputTokens"`
@@ -126,11 +131,14 @@ func genkitUsage(s string, t *Tokens) bool {
 	if json.Unmarshal([]byte(s), &out) != nil || out.Usage == nil {
 		return false
 	}
+	bad := false // as in langfuseUsage: a refused count spoils the usage
 	ok := func(p *float64) (int64, bool) {
-		if p == nil || *p < 0 || *p != math.Trunc(*p) || *p > DefaultMaxTokensPerCall {
+		if p == nil {
 			return 0, false
 		}
-		return int64(*p), true
+		n, good := tokenCount(p, max)
+		bad = bad || !good
+		return n, good
 	}
 	u := out.Usage
 	if n, good := ok(u.Input); good {
@@ -145,5 +153,14 @@ func genkitUsage(s string, t *Tokens) bool {
 	if n, good := ok(u.Thoughts); good && n > 0 {
 		t.Reasoning, t.Output, t.Has = n, t.Output+n, t.Has|HasReasoning|HasOutput
 	}
-	return t.Has&(HasInput|HasOutput) != 0
+	return !bad && t.Has&(HasInput|HasOutput) != 0
+}
+
+// tokenCount accepts a JSON token count as the attribute roles do: a whole,
+// non-negative number no larger than max_tokens_per_call.
+func tokenCount(p *float64, max int64) (int64, bool) {
+	if *p < 0 || *p != math.Trunc(*p) || *p > float64(max) {
+		return 0, false
+	}
+	return int64(*p), true
 }
