@@ -319,9 +319,8 @@ func secondsOfDay(s string) (int32, error) {
 
 // dbEntry is one database model, compiled.
 type dbEntry struct {
-	provider string
-	rule     matcher
-	entry    *Entry
+	rule  matcher
+	entry *Entry // its provider and model id included
 }
 
 // database is the compiled price database.
@@ -412,7 +411,7 @@ func loadDatabase(data []byte) (*database, error) {
 				return nil, fmt.Errorf("price database: %s/%s: no prices", p.ID, m.ID)
 			}
 			e.Price = e.dated[0].set.flatPrice()
-			db.entries = append(db.entries, dbEntry{provider: p.ID, rule: rule, entry: e})
+			db.entries = append(db.entries, dbEntry{rule: rule, entry: e})
 		}
 	}
 	return db, nil

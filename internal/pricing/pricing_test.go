@@ -81,7 +81,7 @@ func TestDatabaseMatchesThePackagesOwnPrices(t *testing.T) {
 	}
 	byID := map[string]*Entry{}
 	for _, d := range db.entries {
-		byID[d.provider+"/"+d.entry.id] = d.entry
+		byID[d.entry.provider+"/"+d.entry.id] = d.entry
 	}
 	tiered, dated, checked, incomplete := 0, 0, 0, 0
 	for _, v := range f.Vectors {
